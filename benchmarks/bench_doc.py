@@ -43,3 +43,15 @@ def write_section(name: str, text: str) -> Path:
         new = old.rstrip() + "\n\n" + block + "\n"
     write_text(DOC, new)
     return DOC
+
+
+def standalone_sections() -> str:
+    """The marker sections (written by :func:`write_section`) now in benchmarks.md, verbatim."""
+    import re
+
+    if not DOC.is_file():
+        return ""
+    text = DOC.read_text(encoding="utf-8")
+    blocks = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", text, flags=re.S)
+    return "\n\n".join(m.group(0) for m in blocks)
+

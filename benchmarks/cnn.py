@@ -1,13 +1,16 @@
 """Quality and speed of the cnn1d and wavevision detectors (CPU).
 
-Run:  .venv/bin/python benchmarks/cnn.py [--quick] [--skip-machines] [--data DIR]
+Run:  .venv/bin/python benchmarks/cnn.py [--quick] [--skip-machines] [--skip-pink]
+          [--seeds 3] [--jobs 2] [--data DIR]
 
 1. Pink-noise task (``synth_pink_noise``: synthetic machine base, SNR 0-10 dB,
    400 train / 200 test, 10 s clips), supervised objective, each network with its
    ``configs/<network>-pink.yaml`` preset: test AUC and training time.
 2. A small synthetic machines set (``synth_machines``, DCASE 2024 layout): the auxiliary
    and synthetic objectives of both networks against the ``ae`` baseline, official
-   score (DCASE 2024 harmonic mean) per machine type via ``soundwatch.evaluation``.
+   score (DCASE 2024 harmonic mean) per machine type via ``soundwatch.evaluation``,
+   for ``--seeds`` training seeds (mean ± standard deviation: one seed's score moves
+   by several hundredths on this small set), fits spread over ``--jobs`` processes.
 3. Inference time per 10 s clip on the CPU (features + network), each network's
    default preset.
 
@@ -75,11 +78,31 @@ def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
                      f"AUC {value:.4f}, training {fit_s / 60:.1f} min"))
 
 
-def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
+def _fit_score(job: tuple[str, dict[str, Any], str, str]) -> Any:
+    """One detector on one machine type: its test scores table (runs in a worker process)."""
     from soundwatch.datasets.discovery import discover
     from soundwatch.detectors import create_detector
-    from soundwatch.evaluation.evaluate import evaluate_scores
     from soundwatch.scores import make_scores_table
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    name, params, root, machine_type = job
+    clips = [c for c in discover(Path(root)) if c.machine == machine_type]
+    train = [c for c in clips if c.split == "train"]
+    test = [c for c in clips if c.split == "test"]
+    det = create_detector(name, **{**params, "device": "cpu"}).fit(train)
+    return make_scores_table(test, det.score(test))
+
+
+def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: int,
+                  jobs: int) -> None:
+    """Every system x training seed x machine type, ``jobs`` single-threaded processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    import pandas as pd
+
+    from soundwatch.datasets.discovery import discover
+    from soundwatch.evaluation.evaluate import evaluate_scores
     from soundwatch.synth.devset import synth_machines
 
     names = "fan,valve" if quick else "fan,pump,valve"
@@ -87,7 +110,7 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
     root = data / f"machines_{names.replace(',', '-')}_{'_'.join(map(str, counts))}"
     synth_machines(root, machines=names, train_source=counts[0], train_target=counts[1],
                    test_per_group=counts[2], seconds=10.0, seed=0, workers=2)
-    clips = discover(root)
+    machine_types = sorted({c.machine for c in discover(root)})
     # The cnn1d/wavevision settings (epochs included) are their presets' own, chosen on a
     # separate seed-1 validation set (see docs/cnn.md); --quick caps the epochs.
     def cap(params: dict[str, Any]) -> dict[str, Any]:
@@ -96,37 +119,52 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
     systems: dict[str, tuple[str, dict[str, Any]]] = {
         "ae": ("ae", {"epochs": 20 if quick else 60, "score_method": "selective_mahalanobis"}),
         "cnn1d auxiliary": ("cnn1d", cap(preset("cnn1d"))),
-        "cnn1d synthetic": ("cnn1d", cap({**preset("cnn1d"), "objective": "synthetic"})),
+        "cnn1d synthetic": ("cnn1d", cap(preset("cnn1d-synthetic"))),
         "wavevision auxiliary": ("wavevision", cap(preset("wavevision"))),
-        "wavevision synthetic": ("wavevision",
-                                 cap({**preset("wavevision"), "objective": "synthetic"})),
+        "wavevision synthetic": ("wavevision", cap(preset("wavevision-synthetic"))),
     }
-    machine_types = sorted({c.machine for c in clips})
-    for label, (name, params) in systems.items():
-        per_machine = []
-        t0 = time.perf_counter()
-        tables = []
-        for m in machine_types:
-            train = [c for c in clips if c.machine == m and c.split == "train"]
-            test = [c for c in clips if c.machine == m and c.split == "test"]
-            det = create_detector(name, **{**params, "device": "cpu"})
-            det.fit(train)
-            tables.append(make_scores_table(test, det.score(test)))
-        import pandas as pd
+    keys = [(label, seed, m) for label in systems for seed in range(seeds)
+            for m in machine_types]
+    t0 = time.perf_counter()
+    os.environ["OMP_NUM_THREADS"] = "1"  # one thread per worker process
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        tables = list(pool.map(_fit_score, [
+            (systems[label][0], {**systems[label][1], "seed": seed}, str(root), m)
+            for label, seed, m in keys
+        ]))
+    wall = time.perf_counter() - t0
+    by_key = dict(zip(keys, tables, strict=True))
 
-        table = pd.concat(tables, ignore_index=True)
-        result = evaluate_scores(table, threshold="fixed:0.5", mode="dcase2024")
-        for m in machine_types:
-            sub = table[table["machine"] == m]
-            r = evaluate_scores(sub, threshold="fixed:0.5", mode="dcase2024")
-            per_machine.append(f"{m} {r.official_score:.3f}")
-        wall = time.perf_counter() - t0
-        print(f"machines {label}: {result.official_score:.3f} ({', '.join(per_machine)}) "
-              f"{wall:.0f} s", flush=True)
-        rows.append((f"synthetic machines ({names}; {counts[0]}+{counts[1]} train, "
-                     f"{4 * counts[2]} test per type), `{label}`",
-                     f"official {result.official_score:.3f} ({', '.join(per_machine)}); "
-                     f"{wall / 60:.1f} min"))
+    def official(table: Any) -> float:
+        return float(evaluate_scores(table, threshold="fixed:0.5",
+                                     mode="dcase2024").official_score)
+
+    # score[label][seed] = (overall, {machine: score})
+    score: dict[str, list[tuple[float, dict[str, float]]]] = {}
+    for label in systems:
+        score[label] = []
+        for seed in range(seeds):
+            table = pd.concat([by_key[(label, seed, m)] for m in machine_types],
+                              ignore_index=True)
+            per = {m: official(table[table["machine"] == m]) for m in machine_types}
+            score[label].append((official(table), per))
+    ae = np.array([s for s, _ in score["ae"]])
+    header = (f"synthetic machines ({names}; {counts[0]}+{counts[1]} train, "
+              f"{4 * counts[2]} test per type, 10 s clips), {seeds} training seed(s)")
+    for label in systems:
+        overall = np.array([s for s, _ in score[label]])
+        per = ", ".join(
+            f"{m} {np.mean([p[m] for _, p in score[label]]):.3f}" for m in machine_types
+        )
+        text = f"official {overall.mean():.3f} ± {overall.std():.3f} (mean ± sd; {per})"
+        if label != "ae":
+            wins = int(np.sum(overall > ae))
+            text += (f"; vs `ae` {overall.mean() - ae.mean():+.3f}, higher in {wins} of "
+                     f"{seeds} seeds")
+        print(f"machines {label}: {text}", flush=True)
+        rows.append((f"{header}, `{label}`", text))
+    rows.append((f"synthetic machines: wall time ({len(keys)} fits, {jobs} processes)",
+                 f"{wall / 60:.1f} min"))
 
 
 def inference(rows: list[tuple[str, str]], n: int) -> None:
@@ -148,7 +186,8 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
             clips.append(Clip(path, "bench", "train", 0, "00" if i % 2 else "01", "source"))
         for name in ("cnn1d", "wavevision"):
             for objective in ("synthetic", "auxiliary"):
-                params = {**preset(name), "objective": objective, "epochs": 1, "batch_size": 4,
+                config = f"{name}-synthetic" if objective == "synthetic" else name
+                params = {**preset(config), "epochs": 1, "batch_size": 4,
                           "val_fraction": 0.0, "device": "cpu"}
                 det = create_detector(name, **params).fit(clips)
                 det.score_signals(signals[:2], sr)  # warm-up
@@ -156,7 +195,7 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
                 det.score_signals(signals, sr)
                 ms = (time.perf_counter() - t0) / n * 1000
                 print(f"inference {name} {objective}: {ms:.1f} ms per 10 s clip", flush=True)
-                rows.append((f"inference per 10 s clip, `{name}` (`configs/{name}.yaml`), "
+                rows.append((f"inference per 10 s clip, `{name}` (`configs/{config}.yaml`), "
                              f"objective {objective}, CPU, one clip at a time",
                              f"{ms:.1f} ms"))
 
@@ -169,6 +208,10 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=Path("/tmp/soundwatch-bench-cnn"),
                         help="folder for the generated datasets (reused between runs)")
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/benchmarks.md")
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="training seeds per system on the machines task (default 3)")
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                        help="processes for the machines task (default: the usable cores)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
@@ -179,7 +222,7 @@ def main() -> int:
     if not args.skip_pink:
         pink_task(args.data, args.quick, rows)
     if not args.skip_machines:
-        machines_task(args.data, args.quick, rows)
+        machines_task(args.data, args.quick, rows, args.seeds, args.jobs)
     wall = time.perf_counter() - t0
     command = "benchmarks/cnn.py " + " ".join(sys.argv[1:])
     if os.environ.get("OMP_NUM_THREADS"):
@@ -189,7 +232,8 @@ def main() -> int:
     lines = [
         "## CNN detectors (cnn1d, wavevision)",
         "",
-        f"Command: `{command.strip()}` ({wall / 60:.1f} min). "
+        f"Command: `{command.strip()}` ({wall / 60:.1f} min, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
         f"Machine: {machine()}. The machine is shared with other jobs, so times vary.",
         "",
         "| measure | result |",

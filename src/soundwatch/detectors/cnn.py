@@ -41,6 +41,9 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 MARGINS = ("adacos", "arcface")
 PREP_MODES = ("channels", "logmel2d", "image")
 SYNTHETIC_SCORES = ("probability", "knn")
+SYNTHETIC_CLASSES = ("binary", "kinds")
+IMAGE_RANGES = ("minmax", "standard")
+KNN_WINDOWS = ("mean", "max")
 
 
 class _SupervisedFlag:
@@ -61,7 +64,10 @@ class InputPrep(nn.Module):
     - ``channels``: standardised per channel (training mean/std), ``[B, C, T]`` (Wave1DCNN);
     - ``logmel2d``: standardised, ``[B, 1, C, T]`` (WaveVisionNet on the log-mel itself);
     - ``image``: coloured with a colormap lookup table and resized by
-      :func:`soundwatch.features.render_batch`, ImageNet-normalised, ``[B, 3, S, S]``.
+      :func:`soundwatch.features.render_batch`, ImageNet-normalised, ``[B, 3, S, S]``;
+      the colours span each image's own min..max (``image_range="minmax"``, as the
+      seed's ``imshow``) or a fixed -3..3 of the standardised features
+      (``"standard"``: levels stay comparable between images).
 
     In training (``augment``): a random circular time shift per item, an optional
     random time reversal, then SpecAugment-style masks (``n_masks`` time and frequency
@@ -73,6 +79,7 @@ class InputPrep(nn.Module):
         channels: Feature channels ``C`` (bins).
         image_size: Side of the square image (``image`` mode).
         cmap: Colormap (``image`` mode).
+        image_range: ``"minmax"`` or ``"standard"`` (``image`` mode).
         augment: Augment in training mode.
         time_shift: Random circular time shift.
         time_mask: Largest time mask, as a fraction of the time axis.
@@ -82,14 +89,16 @@ class InputPrep(nn.Module):
     """
 
     def __init__(self, mode: str, channels: int, image_size: int = 224, cmap: str = "viridis",
-                 augment: bool = True, time_shift: bool = True, time_mask: float = 0.1,
-                 freq_mask: float = 0.1, n_masks: int = 2, flip: bool = False) -> None:
+                 image_range: str = "minmax", augment: bool = True, time_shift: bool = True,
+                 time_mask: float = 0.1, freq_mask: float = 0.1, n_masks: int = 2,
+                 flip: bool = False) -> None:
         super().__init__()
         if mode not in PREP_MODES:
             raise ValueError(f"mode must be one of {PREP_MODES}, got {mode!r}")
         self.mode = mode
         self.image_size = int(image_size)
         self.cmap = cmap
+        self.image_range = image_range
         self.augment = augment
         self.time_shift = time_shift
         self.time_mask = float(time_mask)
@@ -138,7 +147,11 @@ class InputPrep(nn.Module):
             from soundwatch.features.render import render_batch
 
             size = (self.image_size, self.image_size)
-            image = render_batch(x.detach().float(), cmap=self.cmap, size=size).float() / 255.0
+            x = x.detach().float()
+            vrange: tuple[float, float] | None = None
+            if self.image_range == "standard":
+                x, vrange = (x - self.mean) / self.std, (-3.0, 3.0)
+            image = render_batch(x, cmap=self.cmap, size=size, vrange=vrange).float() / 255.0
             out = (image - self.rgb_mean) / self.rgb_std
             freq_axis = 2
         else:
@@ -181,6 +194,12 @@ def bce_loss(model: nn.Module, batch: Any) -> torch.Tensor:
     """Binary cross-entropy of the first logit against 0/1 targets."""
     x, y = batch
     return F.binary_cross_entropy_with_logits(model(x)[:, 0], y.float())
+
+
+def ce_loss(model: nn.Module, batch: Any) -> torch.Tensor:
+    """Cross-entropy of the logits against class targets (0 = normal)."""
+    x, y = batch
+    return F.cross_entropy(model(x), y.long())
 
 
 def margin_loss(model: nn.Module, batch: Any) -> torch.Tensor:
@@ -293,7 +312,9 @@ class EmbeddingNetworkDetector(NetworkDetector):
     margin: str
     aux_fields: str
     knn_k: int
+    knn_windows: str | None
     synthetic_score: str
+    synthetic_classes: str
     kmeans_source: int | None
     anomaly_kinds: str | None
     snr_min_db: float
@@ -330,7 +351,10 @@ class EmbeddingNetworkDetector(NetworkDetector):
         self._check_choice("objective", OBJECTIVES)
         self._check_choice("margin", MARGINS)
         self._check_positive("knn_k")
+        if self.knn_windows is not None:
+            self._check_choice("knn_windows", KNN_WINDOWS)
         self._check_choice("synthetic_score", SYNTHETIC_SCORES)
+        self._check_choice("synthetic_classes", SYNTHETIC_CLASSES)
         self._check_positive("time_mask", "freq_mask", allow_zero=True)
         if not 0.0 <= self.aux_synthetic < 1.0:
             raise DetectorError(f"{self.name}.aux_synthetic", "must lie in [0, 1)")
@@ -368,11 +392,12 @@ class EmbeddingNetworkDetector(NetworkDetector):
         channels = int(spec["channels"])
         prep = InputPrep(
             mode, channels, image_size=int(getattr(self, "image_size", 224)),
-            cmap=str(getattr(self, "cmap", "viridis")), augment=self.augment,
+            cmap=str(getattr(self, "cmap", "viridis")),
+            image_range=str(getattr(self, "image_range", "minmax")), augment=self.augment,
             time_mask=self.time_mask, freq_mask=self.freq_mask, flip=self.flip,
         )
         in_channels = {"channels": channels, "logmel2d": 1, "image": 3}[mode]
-        network = self.make_network(in_channels, 1)
+        network = self.make_network(in_channels, int(spec.get("n_outputs", 1)))
         head = None
         if self.objective == "auxiliary":
             head = create_margin_head(self.margin, network.embedding_dim, int(spec["n_classes"]))
@@ -409,7 +434,9 @@ class EmbeddingNetworkDetector(NetworkDetector):
         single = self.objective == "auxiliary" and len(class_names) < 2
         # auxiliary classes plus one extra class per synthetic anomaly kind
         exposure = self.objective == "auxiliary" and not single and self.aux_synthetic > 0
-        multiclass = single or exposure
+        # the synthetic objective's softmax over normal + each anomaly kind
+        kinds = self.objective == "synthetic" and self.synthetic_classes == "kinds"
+        multiclass = single or exposure or kinds
         synthetic = self.objective == "synthetic" or multiclass
         fe = self.make_frontend()
         generator = self._generator(fe.sr) if synthetic else None
@@ -422,6 +449,9 @@ class EmbeddingNetworkDetector(NetworkDetector):
             log.info("%s: one auxiliary class (%s); classifying normal vs. each synthetic "
                      "anomaly kind instead", self.name, class_names[0] if class_names else "-")
             class_names = [class_names[0] if class_names else "normal", *generator.kinds]
+        elif kinds:
+            assert generator is not None
+            class_names = ["normal", *generator.kinds]
         elif self.objective == "supervised":
             class_names = ["normal", "anomaly"]
 
@@ -436,7 +466,7 @@ class EmbeddingNetworkDetector(NetworkDetector):
         var = sum(((f - mean[:, None]) ** 2).sum(axis=1, dtype=np.float64) for f in normal) / total
         model = self._init_network({
             "channels": channels, "n_classes": max(2, len(class_names)), "window": window,
-            "class_names": class_names,
+            "class_names": class_names, "n_outputs": len(class_names) if kinds else 1,
         })
         model.prep.set_stats(mean, np.sqrt(var))
 
@@ -473,28 +503,50 @@ class EmbeddingNetworkDetector(NetworkDetector):
             train_data = windows(train_idx)
             val_data = windows(val_idx) if val_idx else None
             overrides = {}
-        loss = margin_loss if self.objective == "auxiliary" else bce_loss
+        loss = margin_loss if self.objective == "auxiliary" else ce_loss if kinds else bce_loss
         self._train(model, train_data, loss, val_data=val_data, **overrides)
         if self._uses_knn():
             knn = DomainKNN(self.knn_k, self.kmeans_source, self.seed)
-            knn.fit(self._embeddings(feats), [c.domain for c in clips])
+            emb, owner = self._knn_inputs(feats)
+            knn.fit(emb, [clips[i].domain for i in owner])
             dim = int(self.network_.network.embedding_dim)
             self.knn_source_ = knn.banks.get("source", np.zeros((0, dim)))
             self.knn_target_ = knn.banks.get("target", np.zeros((0, dim)))
 
     # ----------------------------------------------------------------- inference
-    def _per_clip(self, feats: list[np.ndarray], embed: bool) -> np.ndarray:
-        """Mean over each clip's windows of the anomaly probability (or the embedding)."""
+    def _per_window(self, feats: list[np.ndarray], embed: bool) -> list[np.ndarray]:
+        """Per clip, the anomaly probability ``[W, 1]`` (or embedding ``[W, D]``) of each window.
+
+        Windows are ``window`` frames, half a window apart, covering the whole clip.
+        """
         net = self._eval_network()
         window = int(self.network_spec_["window"])
-        fn = net.embed if embed else (lambda b: torch.sigmoid(net(b)[:, :1].float()))
+        fn = net.embed if embed else self._probability_fn(net)
         out = []
         for f in feats:
             x = _as_2d(f)
             starts = window_starts(x.shape[1], window, max(1, window // 2))
             wins = np.stack([pad_to(x[:, s : s + window], window) for s in starts])
-            out.append(self._run_batches(wins, fn, self.batch_size).double().mean(dim=0).numpy())
-        return np.stack(out)
+            out.append(self._run_batches(wins, fn, self.batch_size).double().numpy())
+        return out
+
+    def _per_clip(self, feats: list[np.ndarray], embed: bool) -> np.ndarray:
+        """Mean over each clip's windows of the anomaly probability (or the embedding)."""
+        return np.stack([w.mean(axis=0) for w in self._per_window(feats, embed)])
+
+    def _knn_inputs(self, feats: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """k-NN embeddings (one per clip, or one per window with ``knn_windows``) and owners."""
+        if not self.knn_windows:
+            return self._embeddings(feats), np.arange(len(feats))
+        per = self._per_window(feats, embed=True)
+        owner = np.concatenate([np.full(len(w), i) for i, w in enumerate(per)])
+        return np.concatenate(per), owner
+
+    def _probability_fn(self, net: nn.Module) -> Any:
+        """Batch -> anomaly probability ``[B, 1]``: sigmoid of one logit, or 1 - p(normal)."""
+        if int(self.network_spec_.get("n_outputs", 1)) > 1:
+            return lambda b: 1.0 - torch.softmax(net(b).float(), dim=1)[:, :1]
+        return lambda b: torch.sigmoid(net(b)[:, :1].float())
 
     def _embeddings(self, feats: list[np.ndarray]) -> np.ndarray:
         return self._per_clip(feats, embed=True)
@@ -509,7 +561,12 @@ class EmbeddingNetworkDetector(NetworkDetector):
             knn = DomainKNN(self.knn_k)
             knn.banks = {name: bank for name, bank in
                          (("source", self.knn_source_), ("target", self.knn_target_)) if len(bank)}
-            return knn.score(self._embeddings(feats))
+            emb, owner = self._knn_inputs(feats)
+            dist = knn.score(emb)
+            if not self.knn_windows:
+                return dist
+            agg = np.max if self.knn_windows == "max" else np.mean
+            return np.array([agg(dist[owner == i]) for i in range(len(feats))])
         return self._per_clip(feats, embed=False).reshape(-1)
 
 
@@ -545,9 +602,15 @@ class CNN1DDetector(EmbeddingNetworkDetector):
             (``machine``, ``section``, ``attributes``, ``domain``, ``machine_id``); with a
             single class, normal vs. each synthetic anomaly kind is classified instead.
         knn_k: Neighbours of the k-NN scorer.
+        knn_windows: ``None``: k-NN on each clip's mean embedding; ``"mean"``/``"max"``:
+            k-NN on each window's embedding (the banks hold every training window), the
+            clip's score being the mean or the largest of its windows' distances.
         synthetic_score: Score of the ``synthetic`` objective: ``"probability"`` (the
             anomaly probability) or ``"knn"`` (the domain-aware cosine k-NN distance of
             the embedding to the normal training clips', as for ``auxiliary``).
+        synthetic_classes: Classifier of the ``synthetic`` objective: ``"binary"``
+            (normal vs. anomaly, sigmoid) or ``"kinds"`` (normal vs. each anomaly kind,
+            softmax; the anomaly probability is ``1 - p(normal)``).
         kmeans_source: Summarise source embeddings by this many k-means centres.
         anomaly_kinds: Comma-separated synthetic anomaly kinds (``None``: all).
         snr_min_db: Lowest SNR of the additive synthetic anomalies.
@@ -596,7 +659,9 @@ class CNN1DDetector(EmbeddingNetworkDetector):
         margin: str = "adacos",
         aux_fields: str = "machine,section,attributes",
         knn_k: int = 1,
+        knn_windows: str | None = None,
         synthetic_score: str = "probability",
+        synthetic_classes: str = "binary",
         kmeans_source: int | None = None,
         anomaly_kinds: str | None = None,
         snr_min_db: float = 0.0,
@@ -636,7 +701,9 @@ class CNN1DDetector(EmbeddingNetworkDetector):
         self.margin = margin
         self.aux_fields = aux_fields
         self.knn_k = knn_k
+        self.knn_windows = knn_windows
         self.synthetic_score = synthetic_score
+        self.synthetic_classes = synthetic_classes
         self.kmeans_source = kmeans_source
         self.anomaly_kinds = anomaly_kinds
         self.snr_min_db = snr_min_db
@@ -693,6 +760,10 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
             standardised single-channel log-mel at its own size).
         image_size: Side of the square image (``input="image"``).
         cmap: Colormap of the image.
+        image_range: Colour range of the image: ``"minmax"`` (each image's own min..max,
+            as the seed's ``imshow``) or ``"standard"`` (a fixed -3..3 of the features
+            standardised per bin with the training statistics, so loudness differences
+            between clips stay visible).
         frontend: Front-end with ``[bins, T]`` output (``logmel``, ``logmel_seed``, ``cqt``...).
         frontend_params: Front-end parameters (default: the front-end's own, e.g. 128 mels).
         cache_dir: Feature-cache folder; ``None``: no cache.
@@ -704,9 +775,15 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
         margin: Auxiliary head: ``"adacos"`` or ``"arcface"``.
         aux_fields: Comma-separated clip fields defining the auxiliary classes.
         knn_k: Neighbours of the k-NN scorer.
+        knn_windows: ``None``: k-NN on each clip's mean embedding; ``"mean"``/``"max"``:
+            k-NN on each window's embedding (the banks hold every training window), the
+            clip's score being the mean or the largest of its windows' distances.
         synthetic_score: Score of the ``synthetic`` objective: ``"probability"`` (the
             anomaly probability) or ``"knn"`` (the domain-aware cosine k-NN distance of
             the embedding to the normal training clips', as for ``auxiliary``).
+        synthetic_classes: Classifier of the ``synthetic`` objective: ``"binary"``
+            (normal vs. anomaly, sigmoid) or ``"kinds"`` (normal vs. each anomaly kind,
+            softmax; the anomaly probability is ``1 - p(normal)``).
         kmeans_source: Summarise source embeddings by this many k-means centres.
         anomaly_kinds: Comma-separated synthetic anomaly kinds (``None``: all).
         snr_min_db: Lowest SNR of the additive synthetic anomalies.
@@ -749,6 +826,7 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
         input: str = "image",
         image_size: int = 224,
         cmap: str = "viridis",
+        image_range: str = "minmax",
         frontend: str = "logmel",
         frontend_params: dict[str, Any] | None = None,
         cache_dir: str | None = None,
@@ -758,7 +836,9 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
         margin: str = "adacos",
         aux_fields: str = "machine,section,attributes",
         knn_k: int = 1,
+        knn_windows: str | None = None,
         synthetic_score: str = "probability",
+        synthetic_classes: str = "binary",
         kmeans_source: int | None = None,
         anomaly_kinds: str | None = None,
         snr_min_db: float = 0.0,
@@ -792,6 +872,7 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
         self.input = input
         self.image_size = image_size
         self.cmap = cmap
+        self.image_range = image_range
         self.frontend = frontend
         self.frontend_params = frontend_params
         self.cache_dir = cache_dir
@@ -801,7 +882,9 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
         self.margin = margin
         self.aux_fields = aux_fields
         self.knn_k = knn_k
+        self.knn_windows = knn_windows
         self.synthetic_score = synthetic_score
+        self.synthetic_classes = synthetic_classes
         self.kmeans_source = kmeans_source
         self.anomaly_kinds = anomaly_kinds
         self.snr_min_db = snr_min_db
@@ -833,6 +916,7 @@ class WaveVisionDetector(EmbeddingNetworkDetector):
 
     def validate_params(self) -> None:  # noqa: D102
         self._check_choice("input", ("image", "logmel"))
+        self._check_choice("image_range", IMAGE_RANGES)
         self._check_positive("image_size")
         if self.input == "image":
             from soundwatch.features.render import colormap_lut

@@ -45,6 +45,9 @@ __all__ = [
 
 # --------------------------------------------------------------------------- base class
 
+#: Input samples per chunk on the CPU (see :meth:`FrontEnd._by_chunks`).
+CPU_CHUNK_SAMPLES = 1 << 18
+
 
 class FrontEnd(nn.Module):
     """Base class: a named, configured transform from waveforms ``[B, T]`` to features.
@@ -94,6 +97,19 @@ class FrontEnd(nn.Module):
         if x.dim() != 2:
             raise ConfigError(self.name, f"expects waveforms [B, T], got shape {tuple(x.shape)}")
         return x.float()
+
+    def _by_chunks(self, fn: Any, x: torch.Tensor) -> torch.Tensor:
+        """``fn(x)`` computed a few clips at a time on the CPU (one call elsewhere).
+
+        A 64-clip STFT's intermediates (hundreds of MB) do not fit in any cache; chunks of
+        about ``CPU_CHUNK_SAMPLES`` input samples do, which makes the CPU path 2-3x faster.
+        """
+        if x.device.type != "cpu" or x.dim() != 2:
+            return fn(x)
+        rows = max(1, CPU_CHUNK_SAMPLES // max(1, x.shape[-1]))
+        if rows >= x.shape[0]:
+            return fn(x)
+        return torch.cat([fn(chunk) for chunk in x.split(rows)])
 
     def extra_repr(self) -> str:
         """The name and config, shown by ``repr``."""
@@ -182,6 +198,14 @@ def _n_frames(cfg: STFTConfig, num_samples: int) -> int:
     return max(0, 1 + (num_samples - cfg.n_fft) // cfg.hop_length)
 
 
+def _magnitude(spec: torch.Tensor) -> torch.Tensor:
+    """``|spec|`` of a complex tensor, as a new real tensor."""
+    if spec.device.type == "cpu" and not spec.requires_grad:
+        # torch's CPU complex abs is a scalar hypot loop, ~7x slower than numpy's SIMD one
+        return torch.from_numpy(np.abs(spec.numpy()))
+    return spec.abs()
+
+
 class STFT(FrontEnd):
     """Magnitude (``power=1``) or power (``power=2``) spectrogram ``[B, n_fft//2+1, frames]``."""
 
@@ -216,16 +240,16 @@ class STFT(FrontEnd):
             center=False,
             return_complex=True,
         )
-        mag = spec.abs()
+        mag = _magnitude(spec)
         if cfg.power == 1.0:
             return mag
         if cfg.power == 2.0:
-            return spec.real.square() + spec.imag.square()
-        return mag.pow(cfg.power)
+            return mag.square_()
+        return mag.pow_(cfg.power)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Waveforms ``[B, T]`` -> spectrogram ``[B, n_fft//2+1, frames]``."""
-        return self._spectrogram(x)
+        return self._by_chunks(self._spectrogram, self._check_input(x))
 
 
 @lru_cache(maxsize=16)
@@ -272,7 +296,7 @@ class LogMel(STFT):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Waveforms ``[B, T]`` -> log-mel ``[B, n_mels, frames]``."""
-        return self._logmel(x)
+        return self._by_chunks(self._logmel, self._check_input(x))
 
 
 class Frames(LogMel):
@@ -294,7 +318,7 @@ class Frames(LogMel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Waveforms ``[B, T]`` -> stacked frames ``[B, n_vectors, n_mels * n_frames]``."""
         cfg = self.config
-        mel = self._logmel(x)  # [B, M, F]
+        mel = self._by_chunks(self._logmel, self._check_input(x))  # [B, M, F]
         b, m, f = mel.shape
         p = cfg.n_frames
         if f < p:

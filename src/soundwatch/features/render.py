@@ -119,13 +119,18 @@ def render_batch(
     idx = (x * LUT_SIZE).long().clamp_(0, LUT_SIZE - 1)
     if size is None or tuple(size) == tuple(x.shape[-2:]):
         return _torch_lut(cmap, str(x.device))[idx].permute(0, 3, 1, 2).contiguous()
-    # colour first, then resize the RGB planes (matplotlib's "rgba" interpolation stage)
-    rgb = _torch_lut(cmap, str(x.device)).float()[idx].permute(0, 3, 1, 2)
+    # colour first, then resize the RGB planes (matplotlib's "rgba" interpolation stage);
+    # uint8 channels-last planes take torch's vectorised integer resize (20x the float one)
+    rgb = _torch_lut(cmap, str(x.device))[idx].permute(0, 3, 1, 2)
+    if rgb.device.type != "cpu":
+        rgb = rgb.float()
     rgb = torch.nn.functional.interpolate(
         rgb, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False,
         antialias=True,
     )
-    return rgb.round_().clamp_(0, 255).to(torch.uint8).contiguous()
+    if rgb.dtype != torch.uint8:
+        rgb = rgb.round_().clamp_(0, 255).to(torch.uint8)
+    return rgb.contiguous()
 
 
 def _matplotlib_image(

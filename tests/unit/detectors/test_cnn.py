@@ -101,6 +101,41 @@ def test_synthetic_objective_scored_by_knn(name, toy_set, tmp_path):
                                   scores)
 
 
+@pytest.mark.parametrize("name", NETWORKS)
+def test_synthetic_objective_with_one_class_per_kind(name, toy_set, tmp_path):
+    det = _make(name, objective="synthetic", synthetic_classes="kinds").fit(toy_set.train)
+    kinds = list(det._kinds())
+    assert det.network_spec_["class_names"] == ["normal", *kinds]
+    assert det.network_spec_["n_outputs"] == 1 + len(kinds)
+    assert det.network_.network(_prepared_input(det)).shape[1] == 1 + len(kinds)
+    scores = det.score(toy_set.test)
+    assert np.all((scores > 0) & (scores < 1))  # 1 - p(normal)
+    np.testing.assert_array_equal(Detector.load(det.save(tmp_path / "d")).score(toy_set.test),
+                                  scores)
+
+
+@pytest.mark.parametrize("agg", ["mean", "max"])
+def test_window_level_knn_keeps_every_training_window(agg, toy_set, tmp_path):
+    det = _make("cnn1d", objective="synthetic", synthetic_score="knn", knn_windows=agg,
+                window_frames=8).fit(toy_set.train)
+    n_windows = sum(len(w) for w in det._per_window(det.clip_features(toy_set.train), True))
+    assert n_windows > len(toy_set.train)  # several windows per clip
+    assert det.knn_source_.shape[0] + det.knn_target_.shape[0] == n_windows
+    scores = det.score(toy_set.test)
+    assert scores.shape == (len(toy_set.test),) and np.all(np.isfinite(scores))
+    np.testing.assert_array_equal(Detector.load(det.save(tmp_path / "d")).score(toy_set.test),
+                                  scores)
+
+
+def _prepared_input(det):
+    """A random batch of two network inputs shaped as the detector's prepared windows."""
+    import torch
+
+    spec = det.network_spec_
+    x = torch.randn(2, spec["channels"], spec["window"])
+    return det.network_.prep.eval()(x)
+
+
 def test_single_auxiliary_class_falls_back_to_synthetic_kinds(toy_set):
     det = _make("cnn1d", objective="auxiliary").fit(toy_set.train)
     names = det.network_spec_["class_names"]
@@ -150,7 +185,10 @@ def test_score_signals_handles_other_rates_and_lengths(toy_set):
         ("cnn1d", {"aux_synthetic": 1.0}),
         ("cnn1d", {"synthetic_repeats": 0}),
         ("cnn1d", {"synthetic_score": "mse"}),
+        ("cnn1d", {"synthetic_classes": "many"}),
+        ("cnn1d", {"knn_windows": "median"}),
         ("wavevision", {"input": "video"}),
+        ("wavevision", {"image_range": "auto"}),
         ("wavevision", {"cmap": "no-such-map"}),
         ("wavevision", {"network_params": {"head": 10}}),
     ],
@@ -173,3 +211,15 @@ def test_input_prep_masks_and_shifts_only_in_training():
     assert y.shape == x.shape and not torch.equal(y, x)
     image = InputPrep("image", 8, image_size=24).eval()(x)
     assert image.shape == (4, 3, 24, 24)
+
+
+def test_image_range_standard_keeps_levels_that_minmax_hides():
+    import torch
+
+    x = torch.randn(1, 8, 30)
+    louder = x + 2.0  # the same pattern, every bin 2 units (e.g. dB) higher
+    for image_range, same in (("minmax", True), ("standard", False)):
+        prep = InputPrep("image", 8, image_size=16, image_range=image_range).eval()
+        a, b = prep(x), prep(louder)
+        assert a.shape == (1, 3, 16, 16)
+        assert torch.equal(a, b) == same, image_range

@@ -133,3 +133,17 @@ def test_bad_render_options_raise_config_error():
         render(feats, vrange=(1.0, 0.0))
     with pytest.raises(ConfigError):
         render(np.zeros(4, dtype=np.float32))
+
+
+def test_cpu_integer_resize_is_within_two_levels_of_the_float_resize():
+    from soundwatch.features.render import _torch_lut
+
+    feats = torch.rand(3, 40, 150)
+    fast = render_batch(feats, size=(96, 64))  # uint8 planes, torch's integer resize
+    idx = (feats.flip(-2) * 256).long().clamp(0, 255)
+    rgb = _torch_lut("viridis", "cpu").float()[idx].permute(0, 3, 1, 2)
+    ref = torch.nn.functional.interpolate(rgb, size=(96, 64), mode="bilinear",
+                                          align_corners=False, antialias=True)
+    diff = (fast.float() - ref.round().clamp(0, 255)).abs()
+    assert fast.dtype == torch.uint8 and fast.shape == (3, 3, 96, 64)
+    assert diff.max() <= 2 and diff.mean() < 0.5
