@@ -9,6 +9,11 @@ from pathlib import Path
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def machine() -> str:
     """One line: OS, CPU model, cores, torch version and threads, GPU, Python."""
     import torch

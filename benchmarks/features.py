@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_doc import machine, write_section
+from bench_doc import machine, usable_cores, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
@@ -72,11 +72,6 @@ def _sync(device: str) -> None:
 
     if device.startswith("cuda"):
         torch.cuda.synchronize()
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class torch_threads:  # noqa: N801 - used like a function

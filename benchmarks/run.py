@@ -234,10 +234,9 @@ def machine_info() -> dict[str, str]:
                 os_name = f"{line.split('=', 1)[1].strip(chr(34))} ({platform.release()})"
     except OSError:
         pass
-    try:
-        cores = str(len(os.sched_getaffinity(0)))
-    except AttributeError:
-        cores = str(os.cpu_count())
+    from bench_doc import usable_cores
+
+    cores = str(usable_cores())
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return {
         "cpu": cpu, "cores": f"{cores} usable ({os.cpu_count()} logical)", "ram": ram,
@@ -748,7 +747,7 @@ def section_speed(ctx: Ctx) -> Result:
     n_feat = ctx.scale.feature_clips
     paths = fb.make_clips(wav, n_feat)
     waves = [load(p) for p in paths[:64]]
-    cores = fb.usable_cores()  # the feature targets are for 2 cores
+    cores = fb.usable_cores()  # the feature targets are for 2 cores
     images = fb.bench_images(waves, ctx.scale.feature_seed_clips, "cpu", cores)
     ext = fb.bench_extract(paths, ctx.out / "speed-cache", "cpu", cores)
     feat_rows = [
@@ -784,10 +783,12 @@ def section_speed(ctx: Ctx) -> Result:
             epoch = f"{np.median(times[1:] if len(times) > 1 else times):.2f}" if times \
                 else "n/a (no epochs)"
             det.score_signals(signals[:1], 16000)  # warm-up
-            t0 = time.perf_counter()
+            times = []
             for s in signals:
+                t0 = time.perf_counter()
                 det.score_signals([s], 16000)
-            ms = (time.perf_counter() - t0) / len(signals) * 1000
+                times.append(time.perf_counter() - t0)
+            ms = float(np.median(times)) * 1000  # the median: the shared VM stalls at times
             det_rows.append([f"`{system.label}`", f"{fit_s:.1f}", epoch, f"{ms:.0f}"])
             print(f"  speed {system.label}: fit {fit_s:.1f} s, epoch {epoch} s, {ms:.0f} ms/clip",
                   flush=True)
@@ -804,7 +805,7 @@ def section_speed(ctx: Ctx) -> Result:
         f"cache, so the fit includes feature extraction), presets with epochs capped at "
         f"{ctx.scale.speed_epochs}; s / epoch = median epoch time from the training log "
         "(first epoch left out); inference = `score_signals` on one 10 s clip at a time "
-        "(features + network), mean of 8 clips.",
+        "(features + network), median of 8 clips.",
         "",
         md_table(["detector", "fit s (incl. features)", f"s / epoch ({len(train)} clips)",
                   "inference ms / 10 s clip"], det_rows),
