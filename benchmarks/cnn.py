@@ -22,6 +22,7 @@ machines; other sections are kept), so rerunning one task replaces only its numb
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import sys
@@ -82,7 +83,7 @@ def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
 def _fit_score(job: tuple[str, dict[str, Any], str, str]) -> Any:
     """One detector on one machine type: its test scores table (runs in a worker process)."""
     from soundwatch.datasets.discovery import discover
-    from soundwatch.detectors import create_detector
+    from soundwatch.detectors import create_detector, get_detector_class
     from soundwatch.scores import make_scores_table
 
     warnings.filterwarnings("ignore")
@@ -91,7 +92,9 @@ def _fit_score(job: tuple[str, dict[str, Any], str, str]) -> Any:
     clips = [c for c in discover(Path(root)) if c.machine == machine_type]
     train = [c for c in clips if c.split == "train"]
     test = [c for c in clips if c.split == "test"]
-    det = create_detector(name, **{**params, "device": "cpu"}).fit(train)
+    if "device" in inspect.signature(get_detector_class(name)).parameters:
+        params = {**params, "device": "cpu"}
+    det = create_detector(name, **params).fit(train)
     return make_scores_table(test, det.score(test))
 
 

@@ -14,7 +14,6 @@ score (DCASE 2024 harmonic mean) overall and per machine type, and AUC (source),
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import sys
@@ -22,7 +21,7 @@ import time
 import warnings
 from pathlib import Path
 
-from cnn import preset
+from cnn import _fit_score, preset
 
 
 def main() -> int:
@@ -39,9 +38,7 @@ def main() -> int:
 
     from soundwatch.config import find_preset
     from soundwatch.datasets.discovery import discover
-    from soundwatch.detectors import create_detector, get_detector_class
     from soundwatch.evaluation.evaluate import evaluate_scores
-    from soundwatch.scores import make_scores_table
     from soundwatch.synth.devset import synth_machines
 
     synth_machines(args.data, machines="fan,pump,valve", train_source=90, train_target=10,
@@ -50,16 +47,9 @@ def main() -> int:
     config = args.config or args.detector
     params = preset(config) if find_preset(config) is not None else {}
     params = {**params, **json.loads(args.set)}
-    if "device" in inspect.signature(get_detector_class(args.detector)).parameters:
-        params["device"] = "cpu"
     t0 = time.perf_counter()
-    tables = []
-    for m in sorted({c.machine for c in clips}):
-        train = [c for c in clips if c.machine == m and c.split == "train"]
-        test = [c for c in clips if c.machine == m and c.split == "test"]
-        det = create_detector(args.detector, **params).fit(train)
-        tables.append(make_scores_table(test, det.score(test)))
-    table = pd.concat(tables, ignore_index=True)
+    table = pd.concat([_fit_score((args.detector, params, str(args.data), m))
+                       for m in sorted({c.machine for c in clips})], ignore_index=True)
 
     def evaluate(t: pd.DataFrame) -> object:
         return evaluate_scores(t, threshold="fixed:0.5", mode="dcase2024")

@@ -566,7 +566,8 @@ class EmbeddingNetworkDetector(NetworkDetector):
             if not self.knn_windows:
                 return dist
             agg = np.max if self.knn_windows == "max" else np.mean
-            return np.array([agg(dist[owner == i]) for i in range(len(feats))])
+            # owners are contiguous (clip by clip), so split where the owner changes
+            return np.array([agg(d) for d in np.split(dist, np.flatnonzero(np.diff(owner)) + 1)])
         return self._per_clip(feats, embed=False).reshape(-1)
 
 
