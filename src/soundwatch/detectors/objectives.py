@@ -37,7 +37,9 @@ OBJECTIVES = ("supervised", "synthetic", "auxiliary")
   (:class:`DomainKNN`).
 """
 
-ANOMALY_KINDS = ("noise", "tone", "impulses", "burst", "pitch", "speed", "notch")
+ANOMALY_KINDS = (
+    "noise", "tone", "impulses", "burst", "pitch", "speed", "notch", "modulation", "eq",
+)
 """Kinds of synthetic anomalies :class:`SyntheticAnomalies` can make."""
 
 AUX_FIELDS = ("machine", "section", "attributes", "domain", "machine_id")
@@ -87,6 +89,10 @@ class SyntheticAnomalies:
     - ``speed``: play faster or slower by 2-``max_speed`` %, cropped/padded to length
       (the machine runs at another speed).
     - ``notch``: a band of the spectrum attenuated by 20-40 dB (a missing component).
+    - ``modulation``: the clip amplitude-modulated at 1-50 Hz (a once-per-revolution
+      imbalance or a surging flow), sideband power ``snr_db`` below the clip's.
+    - ``eq``: one band of the spectrum 2-8 dB louder or softer, a smooth bump on a log
+      frequency axis (a component grown or faded).
 
     Args:
         kinds: Kinds to draw from (uniformly).
@@ -183,6 +189,21 @@ class SyntheticAnomalies:
             width = centre * float(rng.uniform(0.1, 0.5))
             band = np.abs(freqs - centre) < width / 2
             spec[band] *= 10.0 ** (-float(rng.uniform(20.0, 40.0)) / 20.0)
+            return np.fft.irfft(spec, n).astype(np.float32)
+        if kind == "modulation":
+            t = np.arange(n, dtype=np.float64) / self.sr
+            rate = float(np.exp(rng.uniform(np.log(1.0), np.log(50.0))))
+            # sidebands of x * (1 + m sin) carry m^2 / 2 of the power of x
+            depth = min(0.9, np.sqrt(2.0) * 10.0 ** (-snr / 20.0))
+            env = 1.0 + depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+            return (x * env).astype(np.float32)
+        if kind == "eq":
+            spec = np.fft.rfft(x)
+            logf = np.log(np.maximum(np.fft.rfftfreq(n, 1.0 / self.sr), 1.0))
+            centre = rng.uniform(np.log(50.0), np.log(0.45 * self.sr))
+            width = float(rng.uniform(0.1, 0.6))  # octave-ish, in natural-log units
+            db = float(rng.uniform(2.0, 8.0)) * (1 if rng.random() < 0.5 else -1)
+            spec *= 10.0 ** (db * np.exp(-0.5 * ((logf - centre) / width) ** 2) / 20.0)
             return np.fft.irfft(spec, n).astype(np.float32)
         raise ConfigError("anomaly_kinds", f"unknown kind {kind!r}")
 

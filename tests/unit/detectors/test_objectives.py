@@ -53,6 +53,26 @@ def test_noise_kind_hits_the_asked_snr():
     assert snr_db(x, y - x) == pytest.approx(7.0, abs=0.05)
 
 
+def test_modulation_kind_puts_the_asked_power_in_the_sidebands():
+    from soundwatch.synth.augment import snr_db
+
+    x = _normal()
+    y = SyntheticAnomalies(snr_db=(15.0, 15.0)).make(x, "modulation", np.random.default_rng(0))
+    # x * (1 + m sin): the added part x * m * sin holds m^2 / 2 of the power of x
+    assert snr_db(x, y - x) == pytest.approx(15.0, abs=1.0)
+    assert np.abs(np.fft.rfft(y)).argmax() == np.abs(np.fft.rfft(x)).argmax()
+
+
+def test_eq_kind_changes_one_band_by_a_few_db():
+    x = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    y = SyntheticAnomalies().make(x, "eq", np.random.default_rng(2))
+    gain_db = 20 * np.log10(np.abs(np.fft.rfft(y))[1:] / np.abs(np.fft.rfft(x))[1:])
+    peak = gain_db[np.abs(gain_db).argmax()]
+    assert 2.0 - 1e-3 <= abs(peak) <= 8.0 + 1e-3
+    # a smooth bump: most of the spectrum is untouched
+    assert np.mean(np.abs(gain_db) < 0.5) > 0.3
+
+
 def test_same_rng_seed_same_anomaly():
     gen = SyntheticAnomalies()
     x = _normal()
