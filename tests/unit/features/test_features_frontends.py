@@ -269,7 +269,8 @@ def test_cpu_chunks_give_the_same_features_as_one_clip_at_a_time(name, monkeypat
 
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.standard_normal((5, 4000)).astype(np.float32))
-    fe = create_frontend(name, n_fft=256, hop_length=128)
+    mels = {} if name == "stft" else {"n_mels": 32}  # more leave empty bands at n_fft 256
+    fe = create_frontend(name, n_fft=256, hop_length=128, **mels)
     monkeypatch.setattr(frontends, "CPU_CHUNK_SAMPLES", 8000)  # chunks of 2 clips
     with torch.inference_mode():
         batched = fe(x)
