@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 
@@ -12,6 +16,21 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 def usable_cores() -> int:
     """CPU cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def median_score_ms(det: Any, signals: Sequence[Any], sr: int) -> float:
+    """Milliseconds for ``det.score_signals`` on one signal: the median over ``signals``.
+
+    One warm-up call first; the median because a shared VM stalls for seconds at times,
+    which a total would keep.
+    """
+    det.score_signals(list(signals[:1]), sr)
+    times = []
+    for signal in signals:
+        t0 = time.perf_counter()
+        det.score_signals([signal], sr)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1000
 
 
 def machine() -> str:

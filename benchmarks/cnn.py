@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_doc import machine, usable_cores, write_section
+from bench_doc import machine, median_score_ms, usable_cores, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -194,14 +194,7 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
                 params = {**preset(config), "epochs": 1, "batch_size": 4,
                           "val_fraction": 0.0, "device": "cpu"}
                 det = create_detector(name, **params).fit(clips)
-                det.score_signals(signals[:2], sr)  # warm-up
-                times = []
-                for signal in signals:
-                    t0 = time.perf_counter()
-                    det.score_signals([signal], sr)
-                    times.append(time.perf_counter() - t0)
-                # the median: a shared VM stalls for seconds at times, which a total would keep
-                ms = float(np.median(times)) * 1000
+                ms = median_score_ms(det, signals, sr)
                 print(f"inference {name} {objective}: {ms:.1f} ms per 10 s clip", flush=True)
                 rows.append((f"inference per 10 s clip, `{name}` (`configs/{config}.yaml`), "
                              f"objective {objective}, CPU, one clip at a time, median of {n}",

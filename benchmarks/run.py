@@ -736,6 +736,7 @@ def section_real(ctx: Ctx) -> Result:
 
 # ----------------------------------------------------------------------------- speed
 def section_speed(ctx: Ctx) -> Result:
+    from bench_doc import median_score_ms, usable_cores
     from soundwatch.audio import load
     from soundwatch.datasets import discover
     from soundwatch.detectors import create_detector
@@ -747,7 +748,7 @@ def section_speed(ctx: Ctx) -> Result:
     n_feat = ctx.scale.feature_clips
     paths = fb.make_clips(wav, n_feat)
     waves = [load(p) for p in paths[:64]]
-    cores = fb.usable_cores()  # the feature targets are for 2 cores
+    cores = usable_cores()  # the feature targets are for 2 cores
     images = fb.bench_images(waves, ctx.scale.feature_seed_clips, "cpu", cores)
     ext = fb.bench_extract(paths, ctx.out / "speed-cache", "cpu", cores)
     feat_rows = [
@@ -782,13 +783,7 @@ def section_speed(ctx: Ctx) -> Result:
                      if r.get("time_s") is not None]
             epoch = f"{np.median(times[1:] if len(times) > 1 else times):.2f}" if times \
                 else "n/a (no epochs)"
-            det.score_signals(signals[:1], 16000)  # warm-up
-            times = []
-            for s in signals:
-                t0 = time.perf_counter()
-                det.score_signals([s], 16000)
-                times.append(time.perf_counter() - t0)
-            ms = float(np.median(times)) * 1000  # the median: the shared VM stalls at times
+            ms = median_score_ms(det, signals, 16000)
             det_rows.append([f"`{system.label}`", f"{fit_s:.1f}", epoch, f"{ms:.0f}"])
             print(f"  speed {system.label}: fit {fit_s:.1f} s, epoch {epoch} s, {ms:.0f} ms/clip",
                   flush=True)
