@@ -32,6 +32,9 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/serve.py
+	$(PY) benchmarks/export.py
+	$(PY) benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs

@@ -22,9 +22,9 @@ machines; other sections are kept), so rerunning one task replaces only its numb
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -38,11 +38,11 @@ from bench_doc import machine, median_score_ms, usable_cores, write_section
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def preset(name: str) -> dict[str, Any]:
-    import yaml
+def preset(name: str) -> str | None:
+    """The YAML preset name when it exists (``soundwatch/configs/<name>.yaml``), else None."""
+    from soundwatch.config import find_preset
 
-    data = yaml.safe_load((ROOT / "configs" / f"{name}.yaml").read_text())
-    return dict(data.get("params") or {})
+    return name if find_preset(name) is not None else None
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -52,50 +52,42 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
-    from soundwatch.datasets.discovery import discover
-    from soundwatch.detectors import create_detector
+    from bench_runs import preset_epochs, train_and_score
     from soundwatch.synth.pink_noise import synth_pink_noise
 
     n_train, n_test, seconds = (120, 80, 5.0) if quick else (400, 200, 10.0)
     root = data / f"pink_{n_train}_{n_test}_{seconds:g}"
     synth_pink_noise(root, n_train=n_train, n_test=n_test, snr_db=(0.0, 10.0), seconds=seconds,
                      seed=0, workers=2)
-    clips = discover(root)
-    train = [c for c in clips if c.split == "train"]
-    test = [c for c in clips if c.split == "test"]
-    labels = np.array([c.label for c in test])
     for name in ("cnn1d", "wavevision"):
-        params = {**preset(f"{name}-pink"), "device": "cpu"}
+        config = f"{name}-pink"
+        params = {}
         if quick:
-            params["epochs"] = max(2, params.get("epochs", 10) // 3)
-        det = create_detector(name, **params)
-        t0 = time.perf_counter()
-        det.fit(train)
-        fit_s = time.perf_counter() - t0
-        scores = det.score(test)
-        value = auc(labels, scores)
-        print(f"pink {name}: AUC {value:.4f}, fit {fit_s:.0f} s", flush=True)
+            params["epochs"] = max(2, (preset_epochs(name, config) or 10) // 3)
+        out = data / "runs" / f"pink-{name}"
+        shutil.rmtree(out, ignore_errors=True)
+        res = train_and_score(root, name, out, preset=config, params=params)
+        value = auc(res.test["label"].to_numpy(), res.test["score"].to_numpy())
+        print(f"pink {name}: AUC {value:.4f}, fit {res.fit_s:.0f} s", flush=True)
         rows.append((f"pink-noise, supervised, `{name}` (`configs/{name}-pink.yaml`), "
                      f"{n_train} train / {n_test} test {seconds:g} s clips",
-                     f"AUC {value:.4f}, training {fit_s / 60:.1f} min"))
+                     f"AUC {value:.4f}, training {res.fit_s / 60:.1f} min"))
 
 
-def _fit_score(job: tuple[str, dict[str, Any], str, str]) -> Any:
-    """One detector on one machine type: its test scores table (runs in a worker process)."""
-    from soundwatch.datasets.discovery import discover
-    from soundwatch.detectors import create_detector, get_detector_class
-    from soundwatch.scores import make_scores_table
+def _fit_score(job: tuple[str, str | None, dict[str, Any], str, str, int, str]) -> Any:
+    """One detector on one machine type through the pipeline: its test scores table.
+
+    Runs in a worker process; ``job`` = (detector, preset, overrides, data root, machine
+    type, seed, run folder).
+    """
+    from bench_runs import train_and_score
 
     warnings.filterwarnings("ignore")
     logging.disable(logging.WARNING)
-    name, params, root, machine_type = job
-    clips = [c for c in discover(Path(root)) if c.machine == machine_type]
-    train = [c for c in clips if c.split == "train"]
-    test = [c for c in clips if c.split == "test"]
-    if "device" in inspect.signature(get_detector_class(name)).parameters:
-        params = {**params, "device": "cpu"}
-    det = create_detector(name, **params).fit(train)
-    return make_scores_table(test, det.score(test))
+    name, config, params, root, machine_type, seed, out = job
+    shutil.rmtree(out, ignore_errors=True)
+    return train_and_score(Path(root), name, Path(out), preset=config, params=params,
+                           seed=seed, machines=[machine_type]).test
 
 
 def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: int,
@@ -117,15 +109,15 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: i
     machine_types = sorted({c.machine for c in discover(root)})
     # The cnn1d/wavevision settings (epochs included) are their presets' own, chosen on a
     # separate seed-1 validation set (see docs/cnn.md); --quick caps the epochs.
-    def cap(params: dict[str, Any]) -> dict[str, Any]:
-        return {**params, "epochs": 4} if quick else params
+    cap: dict[str, Any] = {"epochs": 4} if quick else {}
 
-    systems: dict[str, tuple[str, dict[str, Any]]] = {
-        "ae": ("ae", {"epochs": 20 if quick else 60, "score_method": "selective_mahalanobis"}),
-        "cnn1d auxiliary": ("cnn1d", cap(preset("cnn1d"))),
-        "cnn1d synthetic": ("cnn1d", cap(preset("cnn1d-synthetic"))),
-        "wavevision auxiliary": ("wavevision", cap(preset("wavevision"))),
-        "wavevision synthetic": ("wavevision", cap(preset("wavevision-synthetic"))),
+    systems: dict[str, tuple[str, str | None, dict[str, Any]]] = {
+        "ae": ("ae", None, {"epochs": 20 if quick else 60,
+                            "scorer": "selective_mahalanobis"}),
+        "cnn1d auxiliary": ("cnn1d", preset("cnn1d"), cap),
+        "cnn1d synthetic": ("cnn1d", preset("cnn1d-synthetic"), cap),
+        "wavevision auxiliary": ("wavevision", preset("wavevision"), cap),
+        "wavevision synthetic": ("wavevision", preset("wavevision-synthetic"), cap),
     }
     keys = [(label, seed, m) for label in systems for seed in range(seeds)
             for m in machine_types]
@@ -133,7 +125,8 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: i
     os.environ["OMP_NUM_THREADS"] = "1"  # one thread per worker process
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         tables = list(pool.map(_fit_score, [
-            (systems[label][0], {**systems[label][1], "seed": seed}, str(root), m)
+            (*systems[label], str(root), m, seed,
+             str(data / "runs" / f"{label.replace(' ', '-')}-s{seed}-{m}"))
             for label, seed, m in keys
         ]))
     wall = time.perf_counter() - t0
@@ -177,7 +170,7 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
     import soundfile as sf
 
     from soundwatch.datasets.clip import Clip
-    from soundwatch.detectors import create_detector
+    from soundwatch.pipeline import make_detector, resolve_config
 
     rng = np.random.default_rng(0)
     sr = 16000
@@ -191,9 +184,9 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
         for name in ("cnn1d", "wavevision"):
             for objective in ("synthetic", "auxiliary"):
                 config = f"{name}-synthetic" if objective == "synthetic" else name
-                params = {**preset(config), "epochs": 1, "batch_size": 4,
-                          "val_fraction": 0.0, "device": "cpu"}
-                det = create_detector(name, **params).fit(clips)
+                cfg = resolve_config(None, name, preset(config),
+                                     params={"epochs": 1, "batch_size": 4, "val_fraction": 0.0})
+                det = make_detector(cfg).fit(clips)
                 ms = median_score_ms(det, signals, sr)
                 print(f"inference {name} {objective}: {ms:.1f} ms per 10 s clip", flush=True)
                 rows.append((f"inference per 10 s clip, `{name}` (`configs/{config}.yaml`), "

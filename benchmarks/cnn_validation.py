@@ -36,7 +36,6 @@ def main() -> int:
 
     import pandas as pd
 
-    from soundwatch.config import find_preset
     from soundwatch.datasets.discovery import discover
     from soundwatch.evaluation.evaluate import evaluate_scores
     from soundwatch.synth.devset import synth_machines
@@ -44,11 +43,12 @@ def main() -> int:
     synth_machines(args.data, machines="fan,pump,valve", train_source=90, train_target=10,
                    test_per_group=15, seconds=4.0, seed=1, workers=1)
     clips = discover(args.data)
-    config = args.config or args.detector
-    params = preset(config) if find_preset(config) is not None else {}
-    params = {**params, **json.loads(args.set)}
+    config = preset(args.config or args.detector)
+    params = dict(json.loads(args.set))
+    seed = int(params.pop("seed", 0))
     t0 = time.perf_counter()
-    table = pd.concat([_fit_score((args.detector, params, str(args.data), m))
+    table = pd.concat([_fit_score((args.detector, config, params, str(args.data), m, seed,
+                                   str(args.data.parent / f"{args.data.name}-runs" / m)))
                        for m in sorted({c.machine for c in clips})], ignore_index=True)
 
     def evaluate(t: pd.DataFrame) -> object:

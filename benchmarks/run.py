@@ -33,8 +33,8 @@ this run's numbers, keeping the marker sections of the standalone scripts
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
-import inspect
 import logging
 import os
 import platform
@@ -294,51 +294,26 @@ class System:
     preset: str
 
 
-def _accepted(name: str) -> set[str]:
-    from soundwatch.detectors import get_detector_class
-
-    factory = get_detector_class(name)
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    return set(inspect.signature(target).parameters)
-
-
 def make_system(ctx: Ctx, section: str, name: str, preset: str | None = None,
                 objective: str | None = None, epochs: int | None = None,
                 label: str | None = None) -> System:
-    """Resolve a detector's parameters from its preset; cap ``epochs`` (recorded)."""
-    from soundwatch.config import find_preset, load_config
+    """A detector with its preset (when one exists) and an ``epochs`` cap (recorded)."""
+    from bench_runs import preset_epochs
+    from soundwatch.config import find_preset
 
     preset = preset or name
+    if find_preset(preset) is None:
+        preset = None
     params: dict[str, Any] = {}
-    seed = SEED
-    if find_preset(preset) is not None:
-        cfg = load_config(preset)
-        if cfg.detector != name:
-            raise ValueError(f"preset {preset} is for {cfg.detector}, not {name}")
-        params, seed = dict(cfg.params), cfg.seed
-    else:
-        preset = "(detector defaults)"
-    accepted = _accepted(name)
-    runtime = {"seed": seed, "device": "cpu", "cache_dir": ctx.cache_dir, "progress": False}
-    params.update({k: v for k, v in runtime.items() if k in accepted})
     if objective is not None:
         params["objective"] = objective
-    if epochs is not None and "epochs" in accepted:
-        old = params.get("epochs", inspect.signature(
-            _init_of(name)).parameters["epochs"].default)
-        if old > epochs:
-            params["epochs"] = epochs
-            note = f"{section}: `{label or name}` epochs {old} -> {epochs}"
-            if note not in ctx.overrides:
-                ctx.overrides.append(note)
-    return System(label or name, name, params, preset)
-
-
-def _init_of(name: str) -> Callable[..., Any]:
-    from soundwatch.detectors import get_detector_class
-
-    factory = get_detector_class(name)
-    return factory.__init__ if inspect.isclass(factory) else factory
+    old = preset_epochs(name, preset) if epochs is not None else None
+    if old is not None and epochs is not None and old > epochs:
+        params["epochs"] = epochs
+        note = f"{section}: `{label or name}` epochs {old} -> {epochs}"
+        if note not in ctx.overrides:
+            ctx.overrides.append(note)
+    return System(label or name, name, params, preset or "(detector defaults)")
 
 
 def unsupervised_systems(ctx: Ctx, section: str, caps: dict[str, int],
@@ -355,69 +330,43 @@ def unsupervised_systems(ctx: Ctx, section: str, caps: dict[str, int],
                 label = f"{name} {obj}" if obj else f"{name} (preset objective)"
                 # the synthetic objective has its own presets (configs/<net>-synthetic.yaml)
                 preset = f"{name}-synthetic" if obj == "synthetic" else None
-                systems.append(make_system(ctx, section, name, preset=preset, objective=obj,
+                systems.append(make_system(ctx, section, name, preset=preset,
                                            epochs=cap(caps, name), label=label))
+        elif name in ("ensemble",):
+            continue  # compositions of the others: benchmarked in their own section
         else:
             systems.append(make_system(ctx, section, name, epochs=cap(caps, name)))
     return systems
 
 
-@dataclass
-class FitScore:
-    train_scores: np.ndarray
-    test_scores: np.ndarray
-    fit_s: float
-    score_s: float
-    epochs: int | None
-    epoch_s: float | None
+def fit_and_score(ctx: Ctx, system: System, data: Path, tag: str,
+                  machines: list[str] | None = None) -> Any:
+    """``soundwatch train`` + ``score`` of one system on a data folder (the CLI's functions)."""
+    from bench_runs import train_and_score
 
-
-def fit_and_score(system: System, train: Sequence[Any], test: Sequence[Any],
-                  score_train: bool = True) -> FitScore:
-    """Fit on ``train`` (labels used only by supervised detectors); score test and train."""
-    import torch
-
-    from soundwatch.detectors import create_detector
-
-    torch.manual_seed(SEED)
-    det = create_detector(system.name, **system.params)
-    t0 = time.perf_counter()
-    det.fit(list(train))
-    fit_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    test_scores = np.asarray(det.score(list(test)), dtype=np.float64)
-    score_s = time.perf_counter() - t0
-    train_scores = (np.asarray(det.score(list(train)), dtype=np.float64) if score_train
-                    else np.array([]))
-    history = getattr(det, "history_", None) or {}
-    rows = history.get("epochs") or []
-    times = [r.get("time_s") for r in rows if r.get("time_s") is not None]
-    epoch_s = float(np.median(times[1:] if len(times) > 1 else times)) if times else None
-    return FitScore(train_scores, test_scores, fit_s, score_s, len(rows) or None, epoch_s)
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in system.label)
+    out = ctx.out / "runs" / f"{tag}-{safe}"
+    shutil.rmtree(out, ignore_errors=True)
+    preset = None if system.preset.startswith("(") else system.preset
+    return train_and_score(data, system.name, out, preset=preset, params=system.params,
+                           seed=SEED, machines=machines, cache_dir=ctx.cache_dir)
 
 
 # ----------------------------------------------------------------------------- pink
 def _pink_data(ctx: Ctx, n_train: int, n_test: int, seconds: float, snr: Any, tag: str
-               ) -> tuple[list[Any], list[Any]]:
-    from soundwatch.datasets import discover
+               ) -> Path:
     from soundwatch.synth import synth_pink_noise
 
     root = ctx.out / f"pink-{tag}-{n_train}-{n_test}-{seconds:g}s"
     synth_pink_noise(root, n_train=n_train, n_test=n_test, snr_db=snr, seconds=seconds,
                      seed=SEED, workers=ctx.workers)
-    clips = discover(root)
-    return ([c for c in clips if c.split == "train"], [c for c in clips if c.split == "test"])
+    return root
 
 
-def _labelled_metrics(train: Sequence[Any], fs: FitScore, test: Sequence[Any],
-                      threshold: str) -> dict[str, float]:
+def _labelled_metrics(fs: Any, threshold: str) -> dict[str, float]:
     from soundwatch.evaluation import evaluate_scores
-    from soundwatch.scores import make_scores_table
 
-    table = make_scores_table(list(test), fs.test_scores)
-    train_table = make_scores_table(list(train), fs.train_scores) if len(fs.train_scores) \
-        else None
-    res = evaluate_scores(table, train_table, threshold=threshold, mode="labelled")
+    res = evaluate_scores(fs.test, fs.train, threshold=threshold, mode="labelled")
     row = res.sections.iloc[0]
     return {k: float(row[k]) for k in ("auc", "pauc", "f1", "accuracy")}
 
@@ -425,20 +374,20 @@ def _labelled_metrics(train: Sequence[Any], fs: FitScore, test: Sequence[Any],
 def section_accept(ctx: Ctx) -> Result:
     n_train, n_test, seconds = ctx.scale.accept
     t0 = time.perf_counter()
-    train, test = _pink_data(ctx, n_train, n_test, seconds, (0.0, 10.0), "snr0-10")
+    data = _pink_data(ctx, n_train, n_test, seconds, (0.0, 10.0), "snr0-10")
     synth_s = time.perf_counter() - t0
     rows, extra = [], {}
     for name in NETWORKS:
         epochs = None if ctx.scale.accept_epochs is None else ctx.scale.accept_epochs[name]
         system = make_system(ctx, "accept", name, preset=f"{name}-pink", epochs=epochs)
         try:
-            fs = fit_and_score(system, train, test, score_train=False)
-            m = _labelled_metrics(train, fs, test, "fixed:0.5")
+            fs = fit_and_score(ctx, system, data, "accept")
+            m = _labelled_metrics(fs, "fixed:0.5")
             ok_auc = "yes" if m["auc"] >= 0.97 else "**no**"
             ok_t = "yes" if fs.fit_s <= 600 else "**no**"
             rows.append([f"`{name}` (`configs/{name}-pink.yaml`)", f3(m["auc"]), ok_auc,
                          f"{fs.fit_s / 60:.1f} min", ok_t, f3(m["f1"]), f3(m["accuracy"]),
-                         fs.epochs, f"{fs.score_s / len(test) * 1000:.0f}"])
+                         fs.epochs, f"{fs.score_s / len(fs.test) * 1000:.0f}"])
             extra[name] = {"auc": m["auc"], "fit_s": fs.fit_s}
             print(f"  accept {name}: AUC {m['auc']:.4f} fit {fs.fit_s:.0f} s", flush=True)
         except Exception as exc:  # noqa: BLE001 - one detector failing must not lose the rest
@@ -471,19 +420,17 @@ def section_pink(ctx: Ctx) -> Result:
     results: dict[str, dict[float, dict[str, float]]] = {}
     times: dict[str, float] = {}
     for snr in ctx.scale.snrs:
-        train, test = _pink_data(ctx, n_train, n_test, seconds, snr, f"snr{snr:+g}")
-        normal = [c for c in train if c.label == 0]
-        for setting, systems, fit_clips, threshold in (
-            ("supervised", sup, train, "fixed:0.5"),
-            ("unsupervised", unsup, normal, "gamma"),
+        data = _pink_data(ctx, n_train, n_test, seconds, snr, f"snr{snr:+g}")
+        for setting, systems, threshold in (
+            ("supervised", sup, "fixed:0.5"),
+            ("unsupervised", unsup, "gamma"),
         ):
             for system in systems:
                 key = system.label if setting == "supervised" else f"{system.label} unsup."
                 t_fit = time.perf_counter()
                 try:
-                    fs = fit_and_score(system, fit_clips, test,
-                                       score_train=setting == "unsupervised")
-                    m = _labelled_metrics(fit_clips, fs, test, threshold)
+                    fs = fit_and_score(ctx, system, data, f"pink{snr:+g}")
+                    m = _labelled_metrics(fs, threshold)
                     times[key] = times.get(key, 0.0) + fs.fit_s + fs.score_s
                 except Exception as exc:  # noqa: BLE001
                     traceback.print_exc()
@@ -560,31 +507,17 @@ def _plot_pink(results: dict[str, dict[float, dict[str, float]]], snrs: Sequence
 
 
 # ----------------------------------------------------------------------------- DCASE tables
-def run_systems(systems: Sequence[System], clips: Sequence[Any], machines: Sequence[str],
-                tag: str, score_train: bool = True
-                ) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
-    """Train/score every system per machine type; returns tables, wall times and errors."""
-    import pandas as pd
-
-    from soundwatch.scores import make_scores_table
-
+def run_systems(ctx: Ctx, systems: Sequence[System], data: Path, machines: Sequence[str],
+                tag: str) -> tuple[dict[str, Any], dict[str, float], dict[str, str]]:
+    """Train/score every system (all machine types) through the pipeline."""
     tables: dict[str, Any] = {}
     walls: dict[str, float] = {}
     errors: dict[str, str] = {}
     for system in systems:
-        tests, trains = [], []
         t0 = time.perf_counter()
         try:
-            for m in machines:
-                train = [c for c in clips if c.machine == m and c.split == "train"
-                         and c.label in (0, None)]
-                test = [c for c in clips if c.machine == m and c.split == "test"]
-                fs = fit_and_score(system, train, test, score_train=score_train)
-                tests.append(make_scores_table(test, fs.test_scores))
-                if score_train:
-                    trains.append(make_scores_table(train, fs.train_scores))
-            tables[system.label] = (pd.concat(tests, ignore_index=True),
-                                    pd.concat(trains, ignore_index=True) if trains else None)
+            fs = fit_and_score(ctx, system, data, tag, machines=list(machines))
+            tables[system.label] = (fs.test, fs.train)
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
             errors[system.label] = f"{type(exc).__name__}: {exc}"
@@ -609,7 +542,7 @@ def section_machines(ctx: Ctx) -> Result:
     clips = discover(root)
     machines = [m for m in MACHINE_TYPES if any(c.machine == m for c in clips)]
     systems = unsupervised_systems(ctx, "machines", ctx.scale.machine_epochs)
-    tables, walls, errors = run_systems(systems, clips, machines, "machines")
+    tables, walls, errors = run_systems(ctx, systems, root, machines, "machines")
     rows, summary = [], []
     per: dict[str, dict[str, dict[str, float]]] = {}
     official: dict[str, float] = {}
@@ -681,7 +614,7 @@ def section_real(ctx: Ctx) -> Result:
                   sum(1 for c in clips if c.machine == m and c.split == "test" and c.label == 1))
               for m in machines}
     systems = unsupervised_systems(ctx, "real", ctx.scale.real_epochs)
-    tables, walls, errors = run_systems(systems, clips, machines, "real", score_train=False)
+    tables, walls, errors = run_systems(ctx, systems, REAL, machines, "real")
     n_boot = ctx.scale.n_boot
     slider_rows, few_rows = [], []
     for system in systems:
@@ -739,7 +672,7 @@ def section_speed(ctx: Ctx) -> Result:
     from bench_doc import median_score_ms, usable_cores
     from soundwatch.audio import load
     from soundwatch.datasets import discover
-    from soundwatch.detectors import create_detector
+    from soundwatch.pipeline import make_detector, resolve_config, run_context
     from soundwatch.synth import synth_machines
 
     fb = load_script("features")
@@ -771,16 +704,18 @@ def section_speed(ctx: Ctx) -> Result:
     systems = unsupervised_systems(ctx, "speed", {"default": ctx.scale.speed_epochs})
     det_rows = []
     for system in systems:
-        params = {**system.params, "cache_dir": None} if "cache_dir" in system.params \
-            else system.params
         try:
-            det = create_detector(system.name, **params)
+            preset = None if system.preset.startswith("(") else system.preset
+            det = make_detector(resolve_config(None, system.name, preset, params=system.params,
+                                               seed=SEED, device="cpu"))
+            log_dir = ctx.out / "speed-logs" / system.label.replace(" ", "-")
             t0 = time.perf_counter()
-            det.fit(train)
+            det.fit(train, context=run_context(device="cpu", log_dir=log_dir))
             fit_s = time.perf_counter() - t0
-            history = getattr(det, "history_", None) or {}
-            times = [r.get("time_s") for r in history.get("epochs") or []
-                     if r.get("time_s") is not None]
+            times = []
+            if (log_dir / "train_log.csv").is_file():
+                with open(log_dir / "train_log.csv", newline="", encoding="utf-8") as handle:
+                    times = [float(r["time_s"]) for r in csv.DictReader(handle)]
             epoch = f"{np.median(times[1:] if len(times) > 1 else times):.2f}" if times \
                 else "n/a (no epochs)"
             ms = median_score_ms(det, signals, 16000)

@@ -14,13 +14,38 @@ import numpy as np
 
 from soundwatch.errors import AudioError
 
-__all__ = ["AudioError", "AudioInfo", "DEFAULT_SR", "MIN_SECONDS", "info", "load", "stream"]
+__all__ = [
+    "AudioError",
+    "AudioInfo",
+    "DEFAULT_SR",
+    "MAX_ABS_SAMPLE",
+    "MAX_DECODED_BYTES",
+    "MAX_SAMPLERATE",
+    "MIN_SAMPLERATE",
+    "MIN_SECONDS",
+    "info",
+    "load",
+    "stream",
+]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SR = 16000
 MIN_SECONDS = 0.05
 """Shortest clip :func:`load` accepts by default (50 ms: below one STFT frame at 16 kHz)."""
+
+MIN_SAMPLERATE = 1000
+"""Lowest sample rate accepted (Hz): a header saying 1 Hz is a corrupt or hostile file."""
+MAX_SAMPLERATE = 768_000
+"""Highest sample rate accepted (Hz)."""
+MAX_DECODED_BYTES = 2 * 1024**3
+"""Most memory :func:`load` may allocate for one file's samples (float32, before and after
+resampling); a header claiming more is refused before anything is allocated. Longer
+recordings are read in windows by :func:`stream`."""
+MAX_ABS_SAMPLE = 1e6
+"""Largest sample magnitude accepted. Float files normally hold values in [-1, 1] (some
+tools write integer-scaled floats up to 32768); finite values like 1e30 overflow the
+front-ends' float32 power spectra to infinity, so such files are refused as corrupt."""
 
 Channel = int | str
 
@@ -107,13 +132,41 @@ def _check_riff(path: Path, size: int) -> None:
             raise AudioError(path, "truncated header: no complete data chunk")
 
 
+NOT_AUDIO = "not audio: not an audio file format soundwatch reads, or a corrupt header"
+
+
+def _check_header(path: Path, meta: object, out_sr: int | None = None) -> None:
+    """Refuse absurd header values before any sample is decoded or allocated."""
+    rate = int(getattr(meta, "samplerate", 0))
+    channels = int(getattr(meta, "channels", 0))
+    frames = int(getattr(meta, "frames", 0))
+    if not MIN_SAMPLERATE <= rate <= MAX_SAMPLERATE:
+        raise AudioError(
+            path, f"implausible sample rate {rate} Hz in the header "
+            f"(accepted: {MIN_SAMPLERATE}-{MAX_SAMPLERATE} Hz)",
+        )
+    if channels < 1:
+        raise AudioError(path, f"implausible channel count {channels} in the header")
+    decoded = frames * channels * 4
+    resampled = frames * (out_sr / rate if out_sr else 1.0) * 4
+    if max(decoded, resampled) > MAX_DECODED_BYTES:
+        raise AudioError(
+            path, f"header claims {frames} frames x {channels} channel(s) "
+            f"({max(decoded, resampled) / 2**30:.1f} GiB as float32), over the "
+            f"{MAX_DECODED_BYTES / 2**30:.0f} GiB limit of load(); use stream() for long files",
+        )
+
+
 def _soundfile_error(path: Path, exc: Exception) -> AudioError:
     text = str(exc)
     low = text.lower()
     if "unsupported" in low or "not supported" in low:
         reason = f"unsupported format ({text.split(':')[-1].strip()})"
-    elif "format not recognised" in low or "unknown format" in low or "not recognised" in low:
-        reason = "not audio, or a corrupt header"
+    elif ("format not recognised" in low or "unknown format" in low or "not recognised" in low
+          or "does not exist" in low or "not a regular file" in low or text.rstrip().endswith(":")):
+        # the file exists (it was opened above): libsndfile's "does not exist or is not a
+        # regular file" and its empty messages mean it found no audio format it knows
+        reason = NOT_AUDIO
     else:
         reason = f"cannot decode: {text.split(':')[-1].strip() or type(exc).__name__}"
     return AudioError(path, reason)
@@ -143,6 +196,8 @@ def info(path: str | os.PathLike[str]) -> AudioInfo:
         raise AudioError(path, _os_reason(exc)) from None
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError)
         raise _soundfile_error(path, exc) from None
+    if not MIN_SAMPLERATE <= int(meta.samplerate) <= MAX_SAMPLERATE or int(meta.channels) < 1:
+        _check_header(path, meta)
     return AudioInfo(path, int(meta.samplerate), int(meta.channels), int(meta.frames),
                      str(meta.format), str(meta.subtype))
 
@@ -171,8 +226,18 @@ def _validate(path: Path, x: np.ndarray, file_sr: int, min_seconds: float) -> No
     if not finite.all():
         kind = "NaN" if np.isnan(x).any() else "Inf"
         raise AudioError(path, f"{kind} samples ({int((~finite).sum())} of {x.size})")
+    _check_range(path, x)
     if not np.any(x):
         log.warning("%s: all samples are zero (silent clip)", path)
+
+
+def _check_range(path: Path, x: np.ndarray, at: str = "") -> None:
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    if peak > MAX_ABS_SAMPLE:
+        raise AudioError(
+            path, f"samples out of range{at}: peak magnitude {peak:.3g}, over {MAX_ABS_SAMPLE:g} "
+            "(a corrupt float file?)",
+        )
 
 
 def resample(x: np.ndarray, from_sr: int, to_sr: int) -> np.ndarray:
@@ -206,7 +271,9 @@ def load(
 
     Raises:
         AudioError: Not audio, a corrupt or truncated file, zero samples, too short,
-            NaN or Inf samples, an unsupported format, or an unreadable path.
+            NaN or Inf samples, samples beyond :data:`MAX_ABS_SAMPLE`, a header with an
+            implausible rate or a size over :data:`MAX_DECODED_BYTES` (refused before
+            allocating), an unsupported format, or an unreadable path.
     """
     import soundfile as sf
 
@@ -215,7 +282,14 @@ def load(
     _check_riff(path, size)
     try:
         with open(path, "rb") as handle:  # a file object: soundfile cannot open non-UTF-8 names
-            data, file_sr = sf.read(handle, dtype="float32", always_2d=True)
+            with sf.SoundFile(handle) as sound:
+                _check_header(path, sound, sr)  # before allocating the samples
+                data = sound.read(dtype="float32", always_2d=True)
+                file_sr = sound.samplerate
+    except AudioError:
+        raise
+    except MemoryError:
+        raise AudioError(path, "too large to load into memory (use stream())") from None
     except OSError as exc:
         raise AudioError(path, _os_reason(exc)) from None
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError)
@@ -255,6 +329,7 @@ def stream(
         raise AudioError(path, f"window and hop must be positive (got {window}, {hop})")
     meta = info(path)
     path = meta.path
+    _check_header(path, AudioInfo(path, meta.samplerate, meta.channels, 0, "", ""))
     win = int(round(window * meta.samplerate))
     step = int(round(hop * meta.samplerate))
     try:
@@ -267,9 +342,10 @@ def stream(
                     break
                 x = _select_channel(path, block, channel)
                 finite = np.isfinite(x)
+                at = start / meta.samplerate
                 if not finite.all():
-                    at = start / meta.samplerate
                     raise AudioError(path, f"NaN or Inf samples near {at:.1f} s")
+                _check_range(path, x, f" near {at:.1f} s")
                 yield start / meta.samplerate, resample(x, meta.samplerate, sr)
                 if block.shape[0] < win:
                     break

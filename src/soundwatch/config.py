@@ -118,7 +118,8 @@ class RunConfig:
         unknown = sorted(str(k) for k in data if k not in known)
         if unknown:
             raise ConfigError(
-                where, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+                where, f"unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))}; "
+                "detector hyper-parameters such as epochs or lr go under 'params:')"
             )
         if "detector" not in data or data["detector"] in (None, ""):
             raise ConfigError(where, "missing 'detector: <name>'")
@@ -223,15 +224,14 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
 
 
 def presets_dir() -> Path | None:
-    """The folder of YAML presets, or ``None`` when there is none.
+    """The folder of YAML presets: ``SOUNDWATCH_CONFIGS`` if set, else the package's own.
 
-    ``SOUNDWATCH_CONFIGS`` (an environment variable) wins; else ``./configs`` in the
-    current folder; else the ``configs/`` folder of the source checkout this package runs
-    from (editable installs).
+    The presets ship as package data (``soundwatch/configs/``), so a wheel install has
+    them and a ``configs/`` folder in the current directory does not hide them.
     """
     env = os.environ.get("SOUNDWATCH_CONFIGS")
     candidates = [Path(env)] if env else []
-    candidates += [Path.cwd() / "configs", Path(__file__).resolve().parents[2] / "configs"]
+    candidates.append(Path(__file__).resolve().parent / "configs")
     for folder in candidates:
         if folder.is_dir():
             return folder

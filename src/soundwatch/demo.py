@@ -26,6 +26,49 @@ DEMO_DATA: dict[str, Any] = {
 DEMO_PARAMS: dict[str, dict[str, Any]] = {"ae": {"epochs": 20}}
 """Per-detector overrides of the presets that keep the demo short."""
 
+DEMO_SCORING = "test"
+"""Name of the demo's scoring folder under each run's ``scores/`` (a rerun resumes it)."""
+
+DEMO_EXPLAIN = 3
+"""Flagged clips per machine type explained in the demo's reports."""
+
+DEMO_WINDOW = 10.0
+"""Window (s) of the demo's long-recording scoring (hop: the same, one clip per window)."""
+
+
+def _monitoring_recording(data: Path, folder: Path) -> tuple[Path, str] | None:
+    """A long recording made of test clips: normal, two anomalous, normal again.
+
+    The demo scores it in windows, so the report shows a timeline with events.
+    """
+    import numpy as np
+    import soundfile as sf
+
+    from soundwatch.datasets import discover
+
+    clips = [c for c in discover(data) if c.split == "test" and c.domain == "source"]
+    if not clips:
+        return None
+    machine = sorted({c.machine for c in clips})[0]
+    normal = [c.path for c in clips if c.machine == machine and c.label == 0][:6]
+    anomalous = [c.path for c in clips if c.machine == machine and c.label == 1][:2]
+    if len(normal) < 2 or not anomalous:
+        return None
+    path = folder / f"{machine}_monitor.wav"
+    if path.is_file():
+        return path, machine
+    parts, sr = [], None
+    half = (len(normal) + 1) // 2
+    for clip in [*normal[:half], *anomalous, *normal[half:]]:
+        x, sr = sf.read(clip, dtype="float32")
+        parts.append(x)
+    from soundwatch.atomic import atomic_path
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.concatenate(parts), sr, format="WAV")
+    return path, machine
+
 
 @dataclass
 class DemoResult:
@@ -92,6 +135,7 @@ def run_demo(
     say(f"synthesising the machines set in {root / 'data'}")
     data = synth_machines(root / "data", seed=seed, progress=progress, **options)
     result = DemoResult(root=root, data=Path(data))
+    monitor = _monitoring_recording(Path(data), root / "monitor")
     rows = []
     for name in detectors:
         run_dir = root / name
@@ -101,9 +145,18 @@ def run_demo(
                              params=overrides.get(name), seed=seed, device=device,
                              resume=resume, progress=progress)
         say(f"scoring {name}")
-        pipeline.score(run.root, progress=progress)
+        scored = pipeline.score(run.root, out=run.root / "scores" / DEMO_SCORING,
+                                progress=progress)
+        if monitor is not None:
+            import soundfile as sf
+
+            say(f"scoring a long recording of {monitor[1]} with {name}")
+            window = min(DEMO_WINDOW, sf.info(str(monitor[0])).duration / 4)
+            pipeline.score_long_recording(run.root, monitor[0], window=window, hop=window,
+                                          machine=monitor[1], out=run.root / "scores" / "monitor")
         say(f"evaluating {name}")
-        evaluation = evaluate_run(run.root)
+        evaluation = evaluate_run(run.root, scores=scored.attrs["scores_dir"],
+                                  explain=DEMO_EXPLAIN)
         result.runs[name] = run.root
         result.evaluations[name] = evaluation
         machines = evaluation.sections

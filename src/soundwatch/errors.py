@@ -4,6 +4,21 @@ from __future__ import annotations
 
 from os import PathLike
 
+_CONTROL = {i: f"\\x{i:02x}" for i in (*range(32), 127)} | {
+    ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"} | {
+    0xDC80 + b: f"\\x{0x80 + b:02x}" for b in range(128)}
+
+
+def printable(text: str) -> str:
+    r"""``text`` with control characters and undecodable bytes escaped, for messages and plots.
+
+    A file name may hold any byte but ``/`` and NUL, a newline included; error messages
+    name files and must stay on one line. Bytes that are not UTF-8 reach Python as lone
+    surrogates (``surrogateescape``), which many writers (terminals, matplotlib) refuse;
+    they become ``\xff``-style escapes.
+    """
+    return text.translate(_CONTROL)
+
 
 class SoundwatchError(Exception):
     """Base class of every error soundwatch raises on purpose.
@@ -19,7 +34,7 @@ class SoundwatchError(Exception):
     def __init__(self, where: str | PathLike[str], reason: str) -> None:
         self.where = str(where)
         self.reason = " ".join(str(reason).split())
-        super().__init__(f"{self.where}: {self.reason}")
+        super().__init__(f"{printable(self.where)}: {self.reason}")
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:
         """Pickle by the two fields, so an error raised in a worker process reaches the caller."""
@@ -44,3 +59,43 @@ class DetectorError(SoundwatchError):
 
 class EvaluationError(SoundwatchError):
     """Scores or ground truth cannot be evaluated as asked."""
+
+
+class OutputError(SoundwatchError):
+    """An output, run or cache path cannot be written (a file in the way, read-only, full)."""
+
+
+class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, which it replaces
+    """A signal (SIGINT, SIGTERM) stopped a command; not a user mistake, not a crash.
+
+    A ``BaseException`` (as ``KeyboardInterrupt``), so that ``except Exception`` blocks in
+    libraries do not swallow it. The CLI prints ``interrupted (<signal>): <detail>`` and
+    exits with ``128 + signum`` (130 for SIGINT, 143 for SIGTERM), the shell convention.
+
+    Args:
+        signum: The signal number.
+        detail: What was kept (the last checkpoint...), in a few words.
+    """
+
+    def __init__(self, signum: int, detail: str = "") -> None:
+        self.signum = int(signum)
+        self.detail = " ".join(str(detail).split())
+        super().__init__(self.signum, self.detail)
+
+    @property
+    def exit_code(self) -> int:
+        """``128 + signum``."""
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        """``SIGINT``, ``SIGTERM``..."""
+        import signal
+
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+    def __str__(self) -> str:
+        return f"interrupted ({self.signal_name})" + (f": {self.detail}" if self.detail else "")

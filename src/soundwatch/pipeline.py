@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import inspect
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,43 +26,34 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RUNTIME_PARAMS",
+    "MachineResult",
+    "TrainJob",
     "WindowScores",
     "check_clips",
+    "make_detector",
+    "refit",
+    "run_context",
     "resolve_config",
     "score",
+    "record_machine",
     "score_long_recording",
     "train",
+    "train_machine",
 ]
 
 log = logging.getLogger(__name__)
 
 RUNTIME_PARAMS = (
     "seed", "device", "cache_dir", "progress", "log_dir", "checkpoint_dir", "resume",
+    "precision", "in_memory_mb",
 )
-"""Detector keyword arguments the pipeline fills in itself (when the detector accepts them)."""
-
-_RESET_BEFORE_SAVE = {"log_dir": None, "checkpoint_dir": None, "resume": False, "progress": False}
-"""Run-time parameters that must not stick to a saved detector (its paths are temporary)."""
+"""Run settings the pipeline gives detectors itself (RunConfig or RunContext), never params."""
 
 TRAIN_SPLIT = "train"
 TEST_SPLIT = "test"
 
 
 # ---------------------------------------------------------------------------- helpers
-def _accepted_params(name: str) -> tuple[set[str], bool]:
-    """The keyword arguments a registered detector's ``__init__`` accepts (+ has ``**kw``)."""
-    from soundwatch.detectors import get_detector_class
-
-    factory = get_detector_class(name)
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    sig = inspect.signature(target)
-    names = {
-        p.name for p in sig.parameters.values()
-        if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
-    return names, any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-
-
 def _check_data_folder(data: str | os.PathLike[str]) -> Path:
     root = Path(data)
     if not root.exists():
@@ -72,15 +63,23 @@ def _check_data_folder(data: str | os.PathLike[str]) -> Path:
     return root
 
 
-def _discover(data: str | os.PathLike[str], seed: int) -> list[Clip]:
-    """The dataset's clips; clips without a split (MIMII raw) get the DCASE-2020-style one."""
+def _discover(
+    data: str | os.PathLike[str], seed: int, *, train_normals: int | None = None
+) -> list[Clip]:
+    """The dataset's clips; clips without a split (MIMII raw) get the DCASE-2020-style one.
+
+    Args:
+        data: Dataset root.
+        seed: Seed of the split draw (``--split-seed``, default the run's seed).
+        train_normals: Normal recordings per machine ID to train on (``--train-normals``).
+    """
     from soundwatch.datasets import assign_split, discover
 
     root = _check_data_folder(data)
     clips = list(discover(root))
     if any(c.split is None for c in clips):
         log.info("%s: some clips have no split; assigning one (seed %d)", root, seed)
-        clips = assign_split(clips, seed=seed)
+        clips = assign_split(clips, seed=seed, train_normals=train_normals)
     return clips
 
 
@@ -150,7 +149,7 @@ def resolve_config(
 
     Args:
         data: Dataset root (stored as an absolute path).
-        detector: Detector name; required when ``config`` gives none.
+        detector: Detector name (default: the config's, else the recommended ``default``).
         config: YAML file, preset name or a :class:`RunConfig`.
         machines: Machine types to train (``None``: all found).
         params: Detector hyper-parameters, merged over the YAML's ``params``.
@@ -175,19 +174,25 @@ def resolve_config(
         base = None
     if base is None:
         if not detector:
-            raise ConfigError(
-                "--detector", "give a detector name (soundwatch detectors) or --config"
-            )
+            from soundwatch.detectors.presets import DEFAULT_DETECTOR
+
+            detector = DEFAULT_DETECTOR  # the recommended detector (docs/benchmarks.md)
         base = RunConfig(detector=detector)
+    from soundwatch.detectors import create_detector
+    from soundwatch.errors import DetectorError
+
     extra = dict(params or {})
     name = detector or base.detector
-    accepted, var_kw = _accepted_params(name)  # raises DetectorError for an unknown name
+    create_detector(name)  # raises DetectorError for an unknown name
     shortcuts = (("--epochs", "epochs", epochs), ("--objective", "objective", objective))
     for flag, key, value in shortcuts:
         if value is None:
             continue
-        if key not in accepted and not var_kw:
-            raise ConfigError(flag, f"detector {name!r} has no {key!r} parameter")
+        try:
+            create_detector(name, **{key: value})
+        except DetectorError as exc:
+            raise ConfigError(flag, f"detector {name!r} has no {key!r} parameter "
+                              f"({exc.reason})") from None
         extra[key] = value
     resolved = base.override(
         detector=detector,
@@ -216,28 +221,22 @@ def _cache_folder(cache_dir: str | os.PathLike[str] | None, no_cache: bool) -> s
     return str(default_cache_dir())
 
 
-def _detector_kwargs(
-    cfg: RunConfig,
-    *,
-    cache_dir: str | None,
-    progress: bool = False,
-    log_dir: Path | None = None,
-    checkpoint_dir: Path | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """The config's params plus the run-time ones this detector accepts."""
-    accepted, var_kw = _accepted_params(cfg.detector)
-    kwargs = dict(cfg.params)
-    runtime: dict[str, Any] = {
-        "seed": cfg.seed, "device": cfg.device, "progress": progress, "cache_dir": cache_dir,
-        "log_dir": None if log_dir is None else str(log_dir),
-        "checkpoint_dir": None if checkpoint_dir is None else str(checkpoint_dir),
-        "resume": resume,
-    }
-    for key, value in runtime.items():
-        if key in accepted or var_kw:
-            kwargs[key] = value
-    return kwargs
+def make_detector(cfg: RunConfig) -> Any:
+    """The (unfitted) detector a resolved config describes, with the config's seed."""
+    from soundwatch.detectors import create_detector
+
+    return create_detector(cfg.detector, **{**cfg.params, "seed": cfg.seed})
+
+
+def run_context(cfg: RunConfig | None = None, **settings: Any) -> Any:
+    """The :class:`~soundwatch.training.context.RunContext` of a command (device from ``cfg``)."""
+    from soundwatch.training.context import RunContext
+
+    if cfg is not None and "device" not in settings:
+        settings["device"] = cfg.device
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.items()
+                if v is not None}
+    return RunContext(**settings)
 
 
 def _merge_table(path: Path, machine: str, table: pd.DataFrame) -> pd.DataFrame:
@@ -274,6 +273,13 @@ def train(
     progress: bool = False,
     runs_dir: str | os.PathLike[str] = "runs",
     on_machine: Callable[[str, str], None] | None = None,
+    train_normals: int | None = None,
+    split_seed: int | None = None,
+    backend: str = "local",
+    ray_settings: Any = None,
+    devices: int | str | list[int] | None = None,
+    strategy: str | None = None,
+    num_nodes: int = 1,
 ) -> Run:
     """Train one detector per machine type on a dataset's training split.
 
@@ -284,7 +290,8 @@ def train(
 
     Args:
         data: Dataset root folder (any layout :func:`soundwatch.datasets.discover` knows).
-        detector: Detector name (``soundwatch detectors``); may come from ``config``.
+        detector: Detector name (``soundwatch detectors``); default: ``config``'s, else the
+            recommended ``default`` preset.
         config: YAML file or preset name (``detector:`` + ``params:``), or a RunConfig.
         machines: Train only these machine types (default: every type found).
         out: Run folder (default ``<runs_dir>/<detector>-<timestamp>``).
@@ -304,6 +311,20 @@ def train(
         runs_dir: Parent of the default run folder.
         on_machine: Called as ``on_machine(machine, event)`` with ``"start"``,
             ``"skip"`` and ``"done"`` (for CLI feedback).
+        train_normals: Clips without a split (MIMII raw): normal recordings per machine
+            ID to train on, the rest are tested (default: see
+            :func:`soundwatch.datasets.assign_split`).
+        split_seed: Seed of that split (default: ``seed``); recorded in ``run.json`` so
+            that ``score`` tests the same clips.
+        backend: ``"local"`` (machine types one after the other here) or ``"ray"`` (one
+            Ray task per machine type, :mod:`soundwatch.scale`; a failed machine type
+            does not stop the others).
+        ray_settings: :class:`soundwatch.scale.RaySettings` of the Ray backend (default: a local
+            Ray instance, one CPU per task).
+        devices: Lightning ``devices`` for network training (several: DDP).
+        strategy: Lightning ``strategy`` (``ddp``...; see
+            :func:`soundwatch.training.fit.launch_strategy`).
+        num_nodes: Lightning ``num_nodes``.
 
     Returns:
         The run (its ``root`` is the run folder, ``info`` the ``run.json`` content).
@@ -314,25 +335,31 @@ def train(
         DetectorError: Unknown detector or parameter, or a training failure.
         ConfigError: Invalid config, or ``out`` already holds a run and not ``resume``.
         AudioError: An unreadable clip (without ``skip_bad``).
+        MachinesFailed: Ray backend: some machine types failed (the others are saved).
     """
-    from soundwatch.detectors import create_detector
-    from soundwatch.scores import make_scores_table, write_scores_table
+    from soundwatch.scale import check_backend
 
+    check_backend(backend)  # Ray missing: one line with the install hint
     _check_data_folder(data)  # the cheapest mistake first: no detector import needed
     cfg = resolve_config(
         data, detector, config, machines=machines, params=params, epochs=epochs,
         objective=objective, seed=seed, device=device,
     )
     cache = _cache_folder(cache_dir, no_cache)
+    if cache is not None:  # a cache folder that is a file or read-only fails before any work
+        from soundwatch.features.cache import FeatureCache
+
+        FeatureCache(Path(cache)).prepare()
     # Fail on bad parameters before anything is written.
-    probe = create_detector(cfg.detector, **_detector_kwargs(cfg, cache_dir=cache))
+    probe = make_detector(cfg)
     supervised = bool(getattr(probe, "supervised", False))
     del probe
 
     import time
 
     start = time.perf_counter()
-    clips = _discover(cfg.data, cfg.seed)  # type: ignore[arg-type]
+    split_draw = cfg.seed if split_seed is None else int(split_seed)
+    clips = _discover(cfg.data, split_draw, train_normals=train_normals)  # type: ignore[arg-type]
     discover_s = time.perf_counter() - start
     train_clips = [c for c in clips if c.split == TRAIN_SPLIT]
     found = sorted({c.machine for c in clips})
@@ -343,64 +370,260 @@ def train(
     missing = [m for m in chosen if not by_machine.get(m)]
     if missing:  # before any training: don't make the user wait to learn this
         kind = "labelled" if supervised else "normal"
-        hint = "" if cfg.machines else "; choose machine types with --machine"
         raise DatasetError(
             cfg.data or "DATA",
-            f"no {kind} training clips (split '{TRAIN_SPLIT}') for {', '.join(missing)}{hint}",
+            f"no {kind} training clips (split '{TRAIN_SPLIT}') for {', '.join(missing)}"
+            f"{_missing_reason(clips, missing, supervised)}",
         )
 
     run = Run.create(cfg, out, runs_dir=runs_dir, resume=resume)
+    if train_normals is not None or split_seed is not None:
+        run.info["split"] = {"seed": split_draw, "train_normals": train_normals}
     run.record_step("discover", discover_s, clips=len(clips))
+    todo = []
     for machine in chosen:
         if resume and run.has_detector(machine):
             log.info("%s: already trained, skipped (resume)", machine)
             if on_machine:
                 on_machine(machine, "skip")
             continue
-        mclips = by_machine[machine]
+        todo.append(machine)
+    job = TrainJob(cfg=cfg, run_root=str(run.root), cache_dir=cache, progress=progress,
+                   resume=resume, skip_bad=skip_bad, supervised=supervised,
+                   devices=devices, strategy=strategy, num_nodes=num_nodes)
+    if backend == "ray":
+        from soundwatch.scale import MachinesFailed, RaySettings
+        from soundwatch.scale.ray_backend import train_on_ray
+
+        failures = train_on_ray(run, job, {m: by_machine[m] for m in todo},
+                                ray_settings or RaySettings(), on_machine)
+        run.info["failed"] = failures
+        run.info["finished"] = not failures
+        run.save_info()
+        if failures:
+            raise MachinesFailed(run.root, failures)
+        return run
+    for machine in todo:
         if on_machine:
             on_machine(machine, "start")
-        mclips, skipped = check_clips(mclips, skip_bad)
-        if skipped:
-            run.add_skipped(skipped, step=f"train/{machine}")
-        if not mclips:
-            raise DatasetError(f"{cfg.data} [{machine}]", "every training clip is unreadable")
-
-        tmp_log = run.train_log_dir / f".{machine}"
-        checkpoints = run.root / "checkpoints" / machine
-        kwargs = _detector_kwargs(cfg, cache_dir=cache, progress=progress, log_dir=tmp_log,
-                                  checkpoint_dir=checkpoints, resume=resume)
-        det = create_detector(cfg.detector, **kwargs)
-        labels = None
-        if supervised:
-            import numpy as np
-
-            labels = np.array([-1 if c.label is None else c.label for c in mclips])
-            if (labels < 0).any():
-                raise DatasetError(f"{cfg.data} [{machine}]", "supervised training needs labels")
-        with run.step(f"train/{machine}", clips=len(mclips)):
-            det.fit(mclips, labels)
-        _collect_train_log(tmp_log, run.train_log_path(machine))
-
-        with run.step(f"train_scores/{machine}", clips=len(mclips)):
-            table = make_scores_table(mclips, det.training_scores(mclips))
-            write_scores_table(_merge_table(run.train_scores_path, machine, table),
-                               run.train_scores_path)
-        current = det.get_params()
-        reset = {k: v for k, v in _RESET_BEFORE_SAVE.items() if k in current}
-        if reset:
-            det.set_params(**reset)
-        det.save(run.detector_dir(machine))  # config.json last = "this machine is done"
-        shutil.rmtree(checkpoints, ignore_errors=True)  # the saved detector supersedes them
-        with contextlib.suppress(OSError):
-            checkpoints.parent.rmdir()  # only when no other machine's checkpoints remain
-        run.set_machine_info(
-            machine, train_clips=len(mclips), skipped=len(skipped),
-            labels={str(k): int(v) for k, v in _label_counts(mclips).items()},
-        )
+        record_machine(run, train_machine(job, machine, by_machine[machine]))
         if on_machine:
             on_machine(machine, "done")
-        log.info("%s: trained on %d clips", machine, len(mclips))
+    run.info["finished"] = True
+    run.save_info()
+    return run
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """What every machine type's training shares (picklable: a Ray task gets a copy).
+
+    Attributes:
+        cfg: The resolved config.
+        run_root: The run folder.
+        cache_dir: Feature-cache folder (``None``: no cache).
+        progress: Show progress.
+        resume: Continue interrupted trainings from their checkpoints.
+        skip_bad: Skip unreadable clips instead of failing.
+        supervised: The detector trains on labelled anomalies too.
+        devices: Lightning ``devices`` for network training (several: DDP).
+        strategy: Lightning ``strategy``.
+        num_nodes: Lightning ``num_nodes``.
+    """
+
+    cfg: RunConfig
+    run_root: str
+    cache_dir: str | None = None
+    progress: bool = False
+    resume: bool = False
+    skip_bad: bool = False
+    supervised: bool = False
+    devices: int | str | list[int] | None = None
+    strategy: str | None = None
+    num_nodes: int = 1
+
+
+@dataclass
+class MachineResult:
+    """What :func:`train_machine` did for one machine type (recorded by :func:`record_machine`).
+
+    Attributes:
+        machine: The machine type.
+        clips: Training clips used.
+        skipped: Unreadable clips skipped (``{"path", "reason"}``).
+        labels: Clip count per label.
+        seconds: Training seconds.
+        score_seconds: Seconds computing the training scores.
+    """
+
+    machine: str
+    clips: int
+    skipped: list[dict[str, str]]
+    labels: dict[str, int]
+    seconds: float
+    score_seconds: float
+
+
+def train_part_path(run: Run, machine: str) -> Path:
+    """``scores/train_parts/<machine>.csv``: one machine type's training scores."""
+    return run.scores_dir / "train_parts" / f"{machine}.csv"
+
+
+def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> MachineResult:
+    """Train, score and save one machine type's detector into the run folder.
+
+    Writes ``detector/<machine>/`` (its ``config.json`` last: "this machine type is done"),
+    ``train_log/<machine>.csv`` and ``scores/train_parts/<machine>.csv``, and nothing
+    shared with other machine types, so machine types can train in parallel processes
+    (the Ray backend) into one run folder.
+
+    Raises:
+        DatasetError: Every training clip unreadable, or missing labels.
+    """
+    import time
+
+    from soundwatch.decisions import Decider
+    from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
+
+    cfg = job.cfg
+    run = Run(job.run_root)
+    good, skipped = check_clips(clips, job.skip_bad)
+    if not good:
+        raise DatasetError(f"{cfg.data} [{machine}]", "every training clip is unreadable")
+    tmp_log = run.train_log_dir / f".{machine}"
+    checkpoints = run.root / "checkpoints" / machine
+    context = run_context(cfg, cache_dir=job.cache_dir, progress=job.progress, log_dir=tmp_log,
+                          checkpoint_dir=checkpoints, resume=job.resume, devices=job.devices,
+                          strategy=job.strategy, num_nodes=job.num_nodes)
+    det = make_detector(cfg)
+    labels = None
+    if job.supervised:
+        import numpy as np
+
+        labels = np.array([-1 if c.label is None else c.label for c in good])
+        if (labels < 0).any():
+            raise DatasetError(f"{cfg.data} [{machine}]", "supervised training needs labels")
+    start = time.perf_counter()
+    det.fit(good, labels, context=context)
+    seconds = time.perf_counter() - start
+    _collect_train_log(tmp_log, run.train_log_path(machine))
+    start = time.perf_counter()
+    table = make_scores_table(_normal(good, labels), det.training_scores())
+    write_scores_table(add_decisions(table, {machine: Decider.from_detector(det)}),
+                       train_part_path(run, machine))
+    score_seconds = time.perf_counter() - start
+    det.save(run.detector_dir(machine))  # config.json last = "this machine is done"
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the saved detector supersedes them
+    with contextlib.suppress(OSError):
+        checkpoints.parent.rmdir()  # only when no other machine's checkpoints remain
+    log.info("%s: trained on %d clips", machine, len(good))
+    return MachineResult(machine, len(good), skipped,
+                         {str(k): int(v) for k, v in _label_counts(good).items()},
+                         seconds, score_seconds)
+
+
+def record_machine(run: Run, result: MachineResult) -> None:
+    """Record a trained machine type in ``run.json`` and merge its training scores."""
+    from soundwatch.scores import read_scores_table, write_scores_table
+
+    if result.skipped:
+        run.add_skipped(result.skipped, step=f"train/{result.machine}")
+    run.record_step(f"train/{result.machine}", result.seconds, clips=result.clips)
+    run.record_step(f"train_scores/{result.machine}", result.score_seconds, clips=result.clips)
+    table = read_scores_table(train_part_path(run, result.machine))
+    write_scores_table(_merge_table(run.train_scores_path, result.machine, table),
+                       run.train_scores_path)
+    run.set_machine_info(result.machine, train_clips=result.clips, skipped=len(result.skipped),
+                         labels=result.labels)
+
+
+def _missing_reason(clips: Sequence[Clip], missing: Sequence[str], supervised: bool) -> str:
+    """Why machine types have no training clips, in a few words (for the error)."""
+    if any(c.layout == "mimii" for c in clips if c.machine in missing):
+        normals = sum(1 for c in clips if c.machine in missing and c.label == 0)
+        return (f": the MIMII clips have no split and only {normals} normal recording(s) "
+                "exist; choose how many train with --train-normals N (and --split-seed)")
+    mine = [c for c in clips if c.machine in missing]
+    if not mine:
+        return ""
+    if not any(c.split == TRAIN_SPLIT for c in mine):
+        return f": the data holds only {', '.join(sorted({str(c.split) for c in mine}))} clips"
+    if not supervised:
+        return ": every training clip is labelled anomalous"
+    return ": the training clips have no labels"
+
+
+def refit(
+    run_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    params: Mapping[str, Any],
+    *,
+    machines: Iterable[str] | None = None,
+    data: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    no_cache: bool = False,
+    progress: bool = False,
+) -> Run:
+    """Refit the scorers of a trained run's detectors into a new run, keeping the networks.
+
+    As the DCASE baseline scores one trained model with ``--score MSE|MAHALA``: the
+    networks (and front-ends) are loaded as trained; only the parts after them change
+    (``scorer``, ``scorer_params``, ``pooling``...), are refitted on the same training
+    clips, and get new out-of-fold training scores and thresholds.
+
+    Args:
+        run_dir: A run folder written by :func:`train`.
+        out: The new run folder (must not hold a run).
+        params: The changes, as ``-p`` gives them (``scorer=selective_mahalanobis``,
+            ``scorer__variant=baseline``, ``pooling=max``...).
+        machines: Refit only these machine types (default: every trained one).
+        data: Dataset root (default: the one recorded in the run).
+        cache_dir: Feature-cache folder (default: the user cache folder).
+        no_cache: Do not cache features.
+        progress: Show progress.
+
+    Returns:
+        The new run.
+
+    Raises:
+        ConfigError: ``out`` already holds a run, or no data folder is known.
+        DetectorError: A change that would need retraining the network.
+    """
+    from soundwatch.decisions import Decider
+    from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
+
+    source = Run.open(run_dir)
+    cfg = source.config()
+    root = data if data is not None else cfg.data
+    if root is None:
+        raise ConfigError(source.config_path, "no data folder recorded; give --data")
+    new_cfg = cfg.override(params=dict(params), data=str(Path(root).resolve()))
+    chosen = _pick_machines(source.machines(), machines, str(source.root))
+    split = source.info.get("split") or {}
+    clips = _discover(root, int(split.get("seed", cfg.seed)),
+                      train_normals=split.get("train_normals"))
+    by_machine = _by_machine(c for c in clips if c.split == TRAIN_SPLIT and c.label in (None, 0))
+    run = Run.create(new_cfg, out)
+    run.info["refit_of"] = str(Path(run_dir).resolve())
+    context = run_context(new_cfg, cache_dir=_cache_folder(cache_dir, no_cache),
+                          progress=progress)
+    for machine in chosen:
+        mclips = by_machine.get(machine)
+        if not mclips:
+            raise DatasetError(f"{root} [{machine}]", "no normal training clips to refit on")
+        det = source.load_detector(machine)
+        with run.step(f"refit/{machine}", clips=len(mclips)):
+            det.refit_scorer(mclips, context, **params)
+        table = add_decisions(make_scores_table(mclips, det.training_scores()),
+                              {machine: Decider.from_detector(det)})
+        write_scores_table(_merge_table(run.train_scores_path, machine, table),
+                           run.train_scores_path)
+        det.save(run.detector_dir(machine))
+        log_src = source.train_log_path(machine)
+        if log_src.is_file():
+            run.train_log_path(machine).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(log_src, run.train_log_path(machine))
+        run.set_machine_info(machine, train_clips=len(mclips), refit=True)
     run.info["finished"] = True
     run.save_info()
     return run
@@ -428,122 +651,308 @@ def _collect_train_log(tmp_dir: Path, dest: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- score
+_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
 def _part_key(run: Run, machine: str, clips: Sequence[Clip], skip_bad: bool) -> str:
     """Identity of one machine's scoring job: its detector files, clip list and options."""
+    from soundwatch.features.cache import fingerprint
+
     digest = hashlib.sha256(f"skip_bad={skip_bad}\n".encode())
-    cfg = run.detector_dir(machine) / "config.json"
-    stat = cfg.stat()
-    digest.update(f"{stat.st_mtime_ns}:{stat.st_size}\n".encode())
-    for clip in sorted(clips, key=lambda c: str(c.path)):
-        digest.update(f"{clip.path}\n".encode())
+    digest.update(f"{run.detector_fingerprint(machine)}\n".encode())  # every detector file
+    for clip in sorted(clips, key=lambda c: str(c.path)):  # paths AND contents (issue 19)
+        line = f"{clip.path}\t{clip.machine}\t{fingerprint(clip.path)}\n"
+        digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:20]
+
+
+def _job_key(clips: Sequence[Clip], machines: Sequence[str], skip_bad: bool) -> str:
+    """Identity of a whole scoring (which clips, which machines, which options)."""
+    head = f"skip_bad={skip_bad}\n{','.join(machines)}\n"
+    digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
+    for clip in sorted(clips, key=lambda c: str(c.path)):
+        digest.update(f"{clip.path}\t{clip.machine}\n".encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()[:20]
+
+
+def _now_stamp() -> str:
+    import datetime as dt
+
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _new_scoring_dir(run: Run, label: str) -> Path:
+    """A new, unused ``scores/<label>-<timestamp>[-N]`` folder name under the run."""
+    base = f"{_NAME_CHARS.sub('_', label).strip('_.') or 'scores'}-{_now_stamp()}"
+    candidate = run.scores_dir / base
+    n = 2
+    while candidate.exists() or candidate.name in (run.info.get("scorings") or {}):
+        candidate = run.scores_dir / f"{base}-{n}"
+        n += 1
+    return candidate
+
+
+def _scoring_folder(
+    run: Run, out: str | os.PathLike[str] | None, label: str, key: str
+) -> Path:
+    """Where a scoring writes: ``out``, an unfinished scoring of the same job, or a new one.
+
+    Raises:
+        ConfigError: ``out`` already holds a finished scoring of other clips or options.
+    """
+    if out is not None:
+        out_dir = Path(out)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ConfigError(out_dir, "--out is a file; give a folder")
+        marker = out_dir / "scoring.json"
+        if (out_dir / "scores.csv").is_file() and _read_key(marker) != key:
+            raise ConfigError(out_dir, "already holds scores of other clips or options "
+                              "(choose another --out; earlier scores are never overwritten)")
+        return out_dir
+    for name, entry in (run.info.get("scorings") or {}).items():
+        folder = run.scores_dir / name
+        if (isinstance(entry, dict) and entry.get("key") == key and not entry.get("finished")
+                and folder.is_dir()):
+            log.info("%s: resuming the unfinished scoring %s", run.root, folder)
+            return folder
+    return _new_scoring_dir(run, label)
+
+
+def _scoring_name(run: Run, out_dir: Path) -> str:
+    """The name run.json records a scoring under: relative to ``scores/`` when inside it."""
+    try:
+        return str(out_dir.resolve().relative_to(run.scores_dir.resolve()))
+    except ValueError:
+        return str(out_dir.resolve())
+
+
+def _paths_of(data: Any) -> list[Path]:
+    if data is None:
+        return []
+    if isinstance(data, str | os.PathLike):
+        return [Path(data)]
+    return [Path(p) for p in data]
+
+
+def _clips_to_score(
+    run: Run, cfg: RunConfig, paths: Sequence[Path], trained: Sequence[str],
+    machines: Sequence[str] | None,
+) -> tuple[list[Clip], str, str]:
+    """The clips a scoring covers, a label for its folder name and the data it read."""
+    from soundwatch.datasets import assign_split, collect_recordings
+
+    split = run.info.get("split") or {}
+    split_seed = split.get("seed", cfg.seed)
+    train_normals = split.get("train_normals")
+    if not paths:
+        if cfg.data is None:
+            raise ConfigError(run.config_path, "no data folder recorded; give DATA")
+        clips = _discover(cfg.data, split_seed, train_normals=train_normals)
+        return [c for c in clips if c.split == TEST_SPLIT], "test", str(Path(cfg.data).resolve())
+    hint = machines[0] if machines and len(machines) == 1 else None
+    clips = collect_recordings(paths, trained, hint)
+    if any(c.split is None for c in clips):  # MIMII raw: the run's own split, its test part
+        clips = [c for c in assign_split(clips, seed=split_seed, train_normals=train_normals)
+                 if c.split == TEST_SPLIT]
+    label = paths[0].stem if len(paths) == 1 else f"{paths[0].stem}+{len(paths) - 1}"
+    return clips, label, ", ".join(str(p.resolve()) for p in paths)
 
 
 def score(
     run_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str] | None = None,
+    data: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     out: str | os.PathLike[str] | None = None,
     *,
     skip_bad: bool = False,
     machines: Iterable[str] | None = None,
     device: str | None = None,
     progress: bool = False,
+    explain: bool = False,
     on_machine: Callable[[str, str], None] | None = None,
+    backend: str = "local",
+    ray_settings: Any = None,
 ) -> pd.DataFrame:
-    """Score the test split of a dataset with a run's trained detectors.
+    """Score recordings with a run's trained detectors, with decisions and percentiles.
 
-    Writes ``scores.csv`` (the scores table) and DCASE files
-    ``anomaly_score_<machine>_section_<XX>_test.csv`` into ``out`` (default the run's
-    ``scores/``). Each machine type's scores are also kept in ``parts/<machine>.csv``
-    beside them, so a rerun after an interruption skips the machine types already done
-    (when neither their detector nor their clip list changed).
+    ``data`` may be the run's dataset (the default: its test split), another dataset
+    folder, or any files and folders of recordings
+    (:func:`soundwatch.datasets.collect_recordings`): clips of a known layout keep their
+    metadata, other recordings are scored by the detector of the machine type their
+    path names, else the one ``machines`` names, else the run's only one.
+
+    Every scoring writes into its own folder, by default a new
+    ``<run>/scores/<label>-<YYYYmmdd-HHMMSS>/``, never over earlier scores:
+    ``scores.csv`` (the scores table with ``threshold``, ``decision`` and ``percentile``
+    columns, see :mod:`soundwatch.decisions`), the DCASE files
+    (``anomaly_score_<machine>_section_<XX>_test.csv``; ``anomaly_score_<machine>_id_<XX>.csv``
+    for DCASE 2020 data), ``scoring.json`` and, with ``explain``, ``explain/*.png`` for
+    the flagged clips. Each machine type's scores are also kept in ``parts/<machine>.csv``,
+    so a rerun after an interruption resumes the unfinished scoring of the same clips and
+    skips the machine types already done. ``run.json`` records each scoring under
+    ``scorings`` and its steps as ``score/<name>/...``.
 
     Args:
         run_dir: A run folder written by :func:`train`.
-        data: Dataset root (default: the one recorded in the run's ``config.yaml``).
-        out: Output folder (default ``<run>/scores``).
+        data: Dataset root, or files and folders of recordings (default: the run's data).
+        out: Output folder (default: a new folder under ``<run>/scores``).
         skip_bad: Skip and record unreadable clips instead of failing on the first.
-        machines: Score only these machine types (default: every trained one).
+        machines: Score only these machine types; with one, recordings whose names say
+            nothing are scored by its detector.
         device: Override the device the detectors were saved with.
         progress: Let the detectors show progress bars.
+        explain: Write an explanation PNG (:mod:`soundwatch.explain`) per flagged clip.
         on_machine: Called as ``on_machine(machine, event)`` with ``"start"``,
             ``"skip"`` (already scored) and ``"done"``.
+        backend: ``"local"`` (here) or ``"ray"``: the clips of the machine types not yet
+            scored are scored with Ray Data (:mod:`soundwatch.scale`); the tables and
+            files written are the same.
+        ray_settings: :class:`soundwatch.scale.RaySettings` of the Ray backend.
 
     Returns:
-        The test scores table (:data:`soundwatch.scores.SCORE_COLUMNS`).
+        The scores table (:data:`soundwatch.scores.SCORE_COLUMNS` + decision columns);
+        ``table.attrs["scores_dir"]`` is the folder written.
 
     Raises:
-        ConfigError: Missing run folder, or no data folder recorded or given.
+        ConfigError: Missing run folder, no data folder recorded or given, a recording
+            whose machine type cannot be told, or ``out`` holding other scores.
         DetectorError: The run folder holds no trained detector.
-        DatasetError: Missing data folder or no test clips for the trained machines.
+        DatasetError: Missing data or no clips to score for the trained machines.
         AudioError: An unreadable clip (without ``skip_bad``).
     """
     import pandas as pd
 
+    from soundwatch.datasets import ANY_LAYOUT
+    from soundwatch.decisions import machine_decider
+    from soundwatch.errors import DetectorError
+    from soundwatch.scale import check_backend
     from soundwatch.scores import (
+        add_decisions,
         make_scores_table,
         read_scores_table,
         write_dcase_scores,
         write_scores_table,
     )
 
+    check_backend(backend)
     run = Run.open(run_dir)
     cfg = run.config()
-    root = data if data is not None else cfg.data
-    if root is None:
-        raise ConfigError(run.config_path, "no data folder recorded; give DATA")
-    with run.step("score/discover") as facts:
-        clips = _discover(root, cfg.seed)
-        facts["clips"] = len(clips)
-    tests = _by_machine(c for c in clips if c.split == TEST_SPLIT)
     trained = run.machines()
-    chosen = _pick_machines(trained, machines, str(run.root))
-    out_dir = Path(out) if out is not None else run.scores_dir
+    wanted = list(machines) if machines else None
+    chosen = _pick_machines(trained, wanted, str(run.root))
+    paths = _paths_of(data)
+    import time
+
+    started = time.perf_counter()
+    clips, label, source = _clips_to_score(run, cfg, paths, trained, wanted)
+    discover_s = time.perf_counter() - started
+    tests = _by_machine(clips)
+    untrained = sorted(set(tests) - set(trained))
+    if untrained:
+        log.warning("%s: no trained detector for %s; their clips are left out",
+                    run.root, ", ".join(untrained))
+    key = _job_key([c for c in clips if c.machine in chosen], chosen, skip_bad)
+    out_dir = _scoring_folder(run, out, label, key)
+    name = _scoring_name(run, out_dir)
+    scorings = run.info.setdefault("scorings", {})
+    entry = scorings.setdefault(name, {})
+    entry.update({"data": source, "key": key, "machines": chosen, "finished": False,
+                  "folder": str(out_dir.resolve())})
+    entry.setdefault("started", _now_stamp())
+    run.record_step(f"score/{name}/discover", discover_s, clips=len(clips))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from soundwatch.atomic import remove_leftovers
+
+    remove_leftovers(out_dir)  # temporary files of a killed scoring (issue 19)
+    write_json(out_dir / "scoring.json", {"key": key, "data": source, "machines": chosen,
+                                          "run": str(run.root.resolve())})
     parts_dir = out_dir / "parts"
     tables: list[pd.DataFrame] = []
+    deciders: dict[str, Any] = {}
+    detectors: dict[str, Any] = {}
+    part_keys = {m: _part_key(run, m, tests[m], skip_bad) for m in chosen if tests.get(m)}
+    remote: dict[str, Any] = {}  # Ray backend: machine -> (good clips, skipped, scores)
+    if backend == "ray":
+        from soundwatch.scale import RaySettings
+        from soundwatch.scale.ray_backend import score_on_ray
+
+        todo = {m: tests[m] for m, k in part_keys.items() if not _part_done(parts_dir, m, k)}
+        with run.step(f"score/{name}/ray", clips=sum(len(c) for c in todo.values())):
+            remote = score_on_ray(run, todo, ray_settings or RaySettings(), skip_bad=skip_bad,
+                                  device=device, progress=progress)
     for machine in chosen:
         mclips = tests.get(machine, [])
         if not mclips:
-            log.warning("%s: no test clips for machine %r in %s", run.root, machine, root)
+            if not paths:
+                log.warning("%s: no test clips for machine %r in %s", run.root, machine, source)
             continue
-        key = _part_key(run, machine, mclips, skip_bad)
+        part_key = part_keys[machine]
         part, marker = parts_dir / f"{machine}.csv", parts_dir / f"{machine}.json"
-        if part.is_file() and marker.is_file() and _read_key(marker) == key:
+        det = None
+        if _part_done(parts_dir, machine, part_key):
             log.info("%s: already scored, skipped", machine)
-            tables.append(read_scores_table(part))
+            table = read_scores_table(part)
             if on_machine:
                 on_machine(machine, "skip")
-            continue
-        if on_machine:
-            on_machine(machine, "start")
-        good, skipped = check_clips(mclips, skip_bad)
-        if skipped:
-            run.add_skipped(skipped, step=f"score/{machine}")
-        if not good:
-            raise DatasetError(f"{root} [{machine}]", "every test clip is unreadable")
-        det = run.load_detector(machine)
-        _set_runtime(det, device=device, progress=progress)
-        with run.step(f"score/{machine}", clips=len(good), skipped=len(skipped)):
-            table = make_scores_table(good, det.score(good))
-        write_scores_table(table, part)
-        write_json(marker, {"key": key, "clips": len(good), "skipped": skipped})
+        else:
+            if on_machine:
+                on_machine(machine, "start")
+            if machine in remote:
+                good, skipped = remote[machine][0], remote[machine][1]
+            else:
+                good, skipped = check_clips(mclips, skip_bad)
+            if skipped:
+                run.add_skipped(skipped, step=f"score/{name}/{machine}")
+            if not good:
+                raise DatasetError(f"{source} [{machine}]", "every clip is unreadable")
+            det = run.load_detector(machine)
+            _set_runtime(det, device=device, progress=progress)
+            with run.step(f"score/{name}/{machine}", clips=len(good), skipped=len(skipped)):
+                values = remote[machine][2] if machine in remote else det.score(good)
+                table = make_scores_table(good, values)
+            try:
+                deciders[machine] = machine_decider(run, machine, det)
+            except DetectorError as exc:
+                log.warning("%s: no threshold, no decisions (%s)", machine, exc)
+            table = add_decisions(table, {k: v for k, v in deciders.items() if k == machine})
+            write_scores_table(table, part)
+            write_json(marker, {"key": part_key, "clips": len(good), "skipped": skipped})
+            if on_machine:
+                on_machine(machine, "done")
+        if det is not None:
+            detectors[machine] = det
         tables.append(table)
-        if on_machine:
-            on_machine(machine, "done")
     if not tables:
         raise DatasetError(
-            root,
-            f"no test clips for the trained machine(s) {', '.join(chosen)} (split '{TEST_SPLIT}')",
+            source,
+            f"no clips to score for the trained machine(s) {', '.join(chosen)}"
+            + ("" if paths else f" (split '{TEST_SPLIT}')"),
         )
     table = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
     table = table.sort_values(["machine", "section", "path"], kind="stable", na_position="first")
     table = table.reset_index(drop=True)
-    write_scores_table(table, out_dir / "scores.csv")
-    write_dcase_scores(table, out_dir)
-    run.info.setdefault("scored", {})[str(out_dir)] = {
-        "data": str(Path(root).resolve()), "clips": len(table)}
+    known = table[table["layout"] != ANY_LAYOUT] if "layout" in table else table
+    if len(known):  # DCASE files for clips of a DCASE layout only
+        write_dcase_scores(known, out_dir)
+    if explain:
+        from soundwatch.explain import explain_flagged
+
+        with run.step(f"score/{name}/explain") as facts:
+            written = explain_flagged(run, table, out_dir / "explain", detectors=detectors,
+                                      deciders=deciders, device=device)
+            facts["images"] = len(written)
+    write_scores_table(table, out_dir / "scores.csv")  # last: "this scoring is finished"
+    entry.update({"finished": True, "clips": len(table),
+                  "flagged": int(table["decision"].sum())})
+    run.info.setdefault("scored", {})[str(out_dir)] = {"data": source, "clips": len(table)}
     run.save_info()
+    table.attrs["scores_dir"] = str(out_dir)
     return table
+
+
+def _part_done(parts_dir: Path, machine: str, key: str) -> bool:
+    """Whether ``parts/<machine>.csv`` holds this machine's scores of the same job."""
+    part, marker = parts_dir / f"{machine}.csv", parts_dir / f"{machine}.json"
+    return part.is_file() and marker.is_file() and _read_key(marker) == key
 
 
 def _read_key(marker: Path) -> str | None:
@@ -554,29 +963,37 @@ def _read_key(marker: Path) -> str | None:
 
 
 def _set_runtime(det: Any, *, device: str | None, progress: bool) -> None:
-    params = det.get_params()
-    changes: dict[str, Any] = {}
-    if device is not None and "device" in params:
-        changes["device"] = device
-    if "progress" in params:
-        changes["progress"] = progress
-    if changes:
-        det.set_params(**changes)
+    """Give a loaded detector the run settings of this command (never saved)."""
+    det.set_context(run_context(device=device, progress=progress))
+
+
+def _normal(clips: Sequence[Clip], labels: Any) -> list[Clip]:
+    """The normal clips among training clips (all of them when there are no labels)."""
+    if labels is None:
+        return list(clips)
+    return [c for c, y in zip(clips, labels, strict=True) if y == 0]
 
 
 # ---------------------------------------------------------------------------- long files
 @dataclass(frozen=True)
 class WindowScores:
-    """Scores of a long recording's sliding windows.
+    """Scores, decisions and events of a long recording's sliding windows.
 
     Attributes:
-        csv_path: Time series CSV (``start_s,end_s,score``).
-        png_path: Plot of the score over time (``None`` if not drawn).
+        csv_path: Time series CSV (``start_s,end_s,score,threshold,decision,percentile``).
+        png_path: Plot of the score over time with the threshold and the events shaded
+            (``None`` if not drawn).
         machine: The machine type whose detector scored the windows.
         windows: Number of windows scored.
         starts: Window start times (s).
         ends: Window end times (s).
         scores: Window scores (higher = more anomalous).
+        threshold: The detector's threshold (NaN when it has none).
+        decisions: 1 per anomalous window.
+        percentiles: Each window's percentile among the normal training scores.
+        events: Flagged windows merged into events (:class:`soundwatch.events.Event`).
+        events_csv: The events as CSV.
+        events_json: The events as JSON.
     """
 
     csv_path: Path
@@ -586,12 +1003,24 @@ class WindowScores:
     starts: tuple[float, ...]
     ends: tuple[float, ...]
     scores: tuple[float, ...]
+    threshold: float = float("nan")
+    decisions: tuple[int, ...] = ()
+    percentiles: tuple[float, ...] = ()
+    events: tuple[Any, ...] = ()
+    events_csv: Path | None = None
+    events_json: Path | None = None
 
     def to_frame(self) -> pd.DataFrame:
-        """The time series as a DataFrame (``start_s, end_s, score``)."""
+        """The time series as a DataFrame (the CSV's columns)."""
         import pandas as pd
 
-        return pd.DataFrame({"start_s": self.starts, "end_s": self.ends, "score": self.scores})
+        n = len(self.scores)
+        return pd.DataFrame({
+            "start_s": self.starts, "end_s": self.ends, "score": self.scores,
+            "threshold": [self.threshold] * n,
+            "decision": self.decisions or (0,) * n,
+            "percentile": self.percentiles or (float("nan"),) * n,
+        })
 
 
 def score_long_recording(
@@ -605,34 +1034,46 @@ def score_long_recording(
     batch_windows: int = 64,
     device: str | None = None,
     plot: bool = True,
+    gap: float = 0.0,
 ) -> WindowScores:
-    """Score a long recording in sliding windows with one trained detector.
+    """Score a long recording in sliding windows: scores, decisions and anomalous events.
 
     The file is streamed (:func:`soundwatch.audio.stream`): at most ``batch_windows``
-    windows are in memory at once, so an hour of audio is fine.
+    windows are in memory at once, so an hour of audio is fine. Each window gets the
+    detector's threshold, a decision and a percentile (:mod:`soundwatch.decisions`);
+    flagged windows that overlap or touch are merged into events
+    (:func:`soundwatch.events.merge_events`).
 
     Args:
         run_dir: A run folder written by :func:`train`.
         wav: The recording.
-        window: Window length (s).
+        window: Window length (s); not longer than the recording.
         hop: Step between window starts (s).
         machine: Which trained machine type's detector to use; optional when the run
             has exactly one.
-        out: Output folder (default ``<run>/scores``); files are
-            ``<stem>_windows.csv`` and ``<stem>_windows.png``.
+        out: Output folder (default: a new ``<run>/scores/<stem>-<timestamp>/``); files
+            are ``<stem>_windows.csv``, ``<stem>_events.csv``, ``<stem>_events.json``
+            and ``<stem>_windows.png``.
         batch_windows: Windows scored per call of ``Detector.score_signals``.
         device: Override the detector's device.
         plot: Draw the PNG plot.
+        gap: Largest gap (s) between flagged windows merged into one event.
 
     Returns:
-        The window scores and the files written.
+        The window scores, decisions, events and the files written.
 
     Raises:
-        ConfigError: Bad window/hop, or several machines trained and none chosen.
+        ConfigError: Bad window/hop, a window longer than the recording, or several
+            machines trained and none chosen.
         DetectorError: No trained detector (for that machine).
         AudioError: The recording cannot be read.
     """
+    import numpy as np
+
     from soundwatch.audio import DEFAULT_SR, info, stream
+    from soundwatch.decisions import machine_decider
+    from soundwatch.errors import DetectorError
+    from soundwatch.events import merge_events, write_events
 
     if not window > 0 or not hop > 0:
         raise ConfigError("--window/--hop", f"must be positive seconds (got {window}, {hop})")
@@ -647,31 +1088,50 @@ def score_long_recording(
                 f"the run has {len(trained)} machine types ({', '.join(trained)}); pick one",
             )
         machine = trained[0]
-    det = run.load_detector(machine)
-    _set_runtime(det, device=device, progress=False)
-    sr = int(det.get_params().get("sr") or DEFAULT_SR)
     wav = Path(wav)
     meta = info(wav)
-    if meta.duration < window / 2:
-        raise AudioError(wav, f"shorter ({meta.duration:.2f} s) than half a window ({window:g} s)")
-    out_dir = Path(out) if out is not None else run.scores_dir
-    csv_path = out_dir / f"{wav.stem}_windows.csv"
+    if window > meta.duration + 1e-9:
+        raise ConfigError("--window", f"{window:g} s is longer than {wav} "
+                          f"({meta.duration:.2f} s); give a shorter window")
+    det = run.load_detector(machine)
+    _set_runtime(det, device=device, progress=False)
+    try:
+        decider = machine_decider(run, machine, det)
+    except DetectorError as exc:
+        log.warning("%s: no threshold, no decisions (%s)", machine, exc)
+        decider = None
+    sr = int(det.make_frontend().sr) if hasattr(det, "make_frontend") else DEFAULT_SR
+    if out is not None:
+        out_dir = Path(out)
+    else:
+        out_dir = _new_scoring_dir(run, wav.stem)
+    name = _scoring_name(run, out_dir)
+    stem = _NAME_CHARS.sub("_", wav.stem) or "recording"
+    csv_path = out_dir / f"{stem}_windows.csv"
+    threshold = float(decider.threshold) if decider is not None else float("nan")
     starts: list[float] = []
     ends: list[float] = []
     values: list[float] = []
+    flags: list[int] = []
+    pcts: list[float] = []
 
     def flush(batch: list[tuple[float, Any]], handle: Any) -> None:
-        scores = det.score_signals([x for _, x in batch], sr)
-        for (start, x), value in zip(batch, scores, strict=True):
+        scores = np.asarray(det.score_signals([x for _, x in batch], sr), dtype=np.float64)
+        dec = decider.decide(scores) if decider is not None else np.zeros(len(scores), int)
+        pct = decider.percentile(scores) if decider is not None else np.full(len(scores), np.nan)
+        for (start, x), value, d, p in zip(batch, scores, dec, pct, strict=True):
             end = start + len(x) / sr
             starts.append(start)
             ends.append(end)
             values.append(float(value))
-            handle.write(f"{start:.6g},{end:.6g},{float(value)!r}\n")
+            flags.append(int(d))
+            pcts.append(float(p))
+            handle.write(f"{start:.6g},{end:.6g},{float(value)!r},{threshold!r},{int(d)},"
+                         f"{float(p):.4g}\n")
 
-    with run.step(f"windows/{wav.name}") as facts, \
+    with run.step(f"windows/{name}/{wav.name}") as facts, \
             atomic_open(csv_path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("start_s,end_s,score\n")
+        handle.write("start_s,end_s,score,threshold,decision,percentile\n")
         batch: list[tuple[float, Any]] = []
         for start, samples in stream(wav, window, hop, sr=sr):
             batch.append((start, samples))
@@ -682,27 +1142,53 @@ def score_long_recording(
             flush(batch, handle)
         facts["windows"] = len(values)
         facts["machine"] = machine
-    png_path = out_dir / f"{wav.stem}_windows.png" if plot else None
+        facts["flagged"] = int(sum(flags))
+    events = merge_events(starts, ends, values, flags, gap=gap)
+    events_csv, events_json = write_events(
+        events, out_dir / f"{stem}_events.csv", out_dir / f"{stem}_events.json",
+        file=str(wav.resolve()), machine=machine, window_s=window, hop_s=hop,
+        threshold=None if decider is None else threshold,
+        policy=None if decider is None else decider.policy, windows=len(values),
+        flagged_windows=int(sum(flags)),
+    )
+    png_path = out_dir / f"{stem}_windows.png" if plot else None
     if png_path is not None:
-        _plot_windows(png_path, starts, ends, values, title=f"{wav.name} ({machine})")
+        _plot_windows(png_path, starts, ends, values, title=f"{wav.name} ({machine})",
+                      threshold=threshold, events=events)
+    run.info.setdefault("scorings", {})[name] = {
+        "kind": "windows", "data": str(wav.resolve()), "machines": [machine],
+        "finished": True, "folder": str(out_dir.resolve()), "windows": len(values),
+        "events": len(events),
+    }
+    run.save_info()
     return WindowScores(csv_path, png_path, machine, len(values), tuple(starts), tuple(ends),
-                        tuple(values))
+                        tuple(values), threshold, tuple(flags), tuple(pcts), tuple(events),
+                        events_csv, events_json)
 
 
 def _plot_windows(
-    path: Path, starts: Sequence[float], ends: Sequence[float], values: Sequence[float], title: str
+    path: Path, starts: Sequence[float], ends: Sequence[float], values: Sequence[float],
+    title: str, threshold: float = float("nan"), events: Sequence[Any] = (),
 ) -> None:
+    import math
+
     import numpy as np
     from matplotlib.figure import Figure
 
     mids = (np.asarray(starts) + np.asarray(ends)) / 2
     fig = Figure(figsize=(10, 3), dpi=100)  # no pyplot: no global backend state
     ax = fig.subplots()
-    ax.plot(mids, values, lw=1)
+    for i, ev in enumerate(events):
+        ax.axvspan(ev.start_s, ev.end_s, color="tab:red", alpha=0.18, lw=0,
+                   label="anomalous event" if i == 0 else None)
+    ax.plot(mids, values, lw=1, color="tab:blue", label="window score")
+    if not math.isnan(threshold):
+        ax.axhline(threshold, color="tab:red", ls="--", lw=1, label=f"threshold {threshold:.4g}")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("anomaly score")
-    ax.set_title(title)
+    ax.set_title(f"{title}: {len(events)} event(s)")
     ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -6,7 +6,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +22,16 @@ if TYPE_CHECKING:  # pandas stays out of ``import soundwatch``
 
 __all__ = [
     "SCORE_COLUMNS",
+    "DECISION_COLUMNS",
     "STRING_COLUMNS",
+    "add_decisions",
+    "table_mode",
     "make_scores_table",
     "write_scores_table",
     "read_scores_table",
     "validate_scores_table",
     "dcase_file_stem",
+    "dcase2020_file_stem",
     "write_dcase_scores",
     "write_dcase_decisions",
 ]
@@ -37,7 +41,10 @@ log = logging.getLogger(__name__)
 SCORE_COLUMNS = ["path", "machine", "section", "domain", "split", "label", "score"]
 """The columns every scores table has, in this order (``decision`` and extras may follow)."""
 
-STRING_COLUMNS = ["path", "machine", "section", "domain", "split", "machine_id"]
+DECISION_COLUMNS = ["threshold", "decision", "percentile"]
+"""Columns a decided scores table adds right after ``score`` (see :func:`add_decisions`)."""
+
+STRING_COLUMNS = ["path", "machine", "section", "domain", "split", "machine_id", "layout"]
 """Columns read back as strings (so that section ``"00"`` stays ``"00"``)."""
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -49,6 +56,18 @@ def _as_str_or_none(value: Any) -> str | None:
     if isinstance(value, float) and math.isnan(value):
         return None
     return str(value)
+
+
+def _python_strings(pd: Any) -> None:
+    """Keep pandas string columns as Python ``str`` objects (not pyarrow) in this process.
+
+    File names may hold any byte; Python represents non-UTF-8 bytes as lone surrogates,
+    which pyarrow-backed strings (pandas' default when pyarrow is installed) refuse with
+    ``UnicodeEncodeError``. Python-backed strings hold them, so such paths go through
+    the scores tables, their CSV files and the evaluation.
+    """
+    if pd.get_option("mode.string_storage") != "python":
+        pd.set_option("mode.string_storage", "python")
 
 
 def make_scores_table(clips: Sequence[Clip], scores: Sequence[float] | np.ndarray) -> pd.DataFrame:
@@ -67,6 +86,8 @@ def make_scores_table(clips: Sequence[Clip], scores: Sequence[float] | np.ndarra
         EvaluationError: If the lengths differ or a score is not a finite number.
     """
     import pandas as pd
+
+    _python_strings(pd)
 
     values = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(values) != len(clips):
@@ -129,7 +150,68 @@ def validate_scores_table(
         if decision.isna().any() or not decision.isin([0, 1]).all():
             raise EvaluationError(where, "decision must be 0 or 1")
         out["decision"] = decision.astype(np.int64)
-    return out.reset_index(drop=True)
+    for col in ("threshold", "percentile"):
+        if col in out:
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
+    return out[_ordered_columns(out)].reset_index(drop=True)
+
+
+def _ordered_columns(df: pd.DataFrame) -> list[str]:
+    """:data:`SCORE_COLUMNS`, then the decision columns present, then the rest."""
+    decided = [c for c in DECISION_COLUMNS if c in df.columns]
+    extras = [c for c in df.columns if c not in SCORE_COLUMNS and c not in DECISION_COLUMNS]
+    return SCORE_COLUMNS + decided + extras
+
+
+def add_decisions(df: pd.DataFrame, deciders: Mapping[str, Any]) -> pd.DataFrame:
+    """A copy of a scores table with ``threshold``, ``decision`` and ``percentile`` columns.
+
+    Args:
+        df: A scores table.
+        deciders: machine -> :class:`soundwatch.decisions.Decider`; rows of a machine
+            without one get NaN threshold and percentile and decision 0.
+
+    Returns:
+        The table with :data:`DECISION_COLUMNS` right after ``score``.
+    """
+    out = df.copy()
+    scores = out["score"].to_numpy(dtype=np.float64)
+    threshold = np.full(len(out), np.nan)
+    decision = np.zeros(len(out), dtype=np.int64)
+    percentile = np.full(len(out), np.nan)
+    machines = out["machine"].astype(str).to_numpy()
+    for machine, decider in deciders.items():
+        rows = machines == str(machine)
+        if not rows.any():
+            continue
+        threshold[rows] = decider.threshold
+        decision[rows] = decider.decide(scores[rows])
+        percentile[rows] = decider.percentile(scores[rows])
+    out["threshold"] = threshold
+    out["decision"] = decision
+    out["percentile"] = percentile
+    return out[_ordered_columns(out)].reset_index(drop=True)
+
+
+def table_mode(df: pd.DataFrame) -> str:
+    """The evaluation mode a scores table's data calls for.
+
+    ``dcase2020`` for DCASE 2020 and MIMII layouts (clips named by machine ID, known from
+    the ``layout`` column, or a ``machine_id`` on every row), ``dcase2024`` where clips
+    have a source/target domain, else ``dcase2020`` when they have a section, else
+    ``labelled``.
+    """
+    if "layout" in df.columns:
+        layouts = {str(v) for v in df["layout"].dropna().unique()}
+        if layouts and layouts <= {"dcase2020", "dcase2020-eval", "mimii"}:
+            return "dcase2020"
+    if "domain" in df.columns and df["domain"].isin(["source", "target"]).any():
+        if "machine_id" in df.columns and df["machine_id"].notna().all() and len(df):
+            return "dcase2020"
+        return "dcase2024"
+    if "section" in df.columns and df["section"].notna().any():
+        return "dcase2020"
+    return "labelled"
 
 
 def write_scores_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
@@ -144,12 +226,25 @@ def write_scores_table(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """
     path = Path(path)
     out = validate_scores_table(df, path)
-    extras = [c for c in out.columns if c not in SCORE_COLUMNS]
-    out = out[SCORE_COLUMNS + extras]
+    out = out[_ordered_columns(out)]
     out["label"] = out["label"].astype("Int64")
     with atomic_open(path, "w", encoding="utf-8", newline="") as handle:
         out.to_csv(handle, index=False, lineterminator="\n")
     return path
+
+
+def _check_complete(path: Path) -> None:
+    """Refuse a CSV cut mid-row: :func:`write_scores_table` ends every row with a newline."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size:
+                handle.seek(size - 1)
+                last = handle.read(1)
+    except OSError as exc:
+        raise EvaluationError(path, f"cannot read ({exc.strerror or exc})") from None
+    if size and last != b"\n":
+        raise EvaluationError(path, "cut mid-row (the last line has no newline): score again")
 
 
 def read_scores_table(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -166,12 +261,16 @@ def read_scores_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     import pandas as pd
 
+    _python_strings(pd)
+
     path = Path(path)
     if not path.is_file():
         raise EvaluationError(path, "scores table not found")
+    _check_complete(path)
     try:
+        # surrogateescape: file names with non-UTF-8 bytes were written that way
         df = pd.read_csv(path, dtype={c: str for c in STRING_COLUMNS}, keep_default_na=False,
-                         na_values=[""])
+                         na_values=[""], encoding="utf-8", encoding_errors="surrogateescape")
     except pd.errors.EmptyDataError as exc:
         raise EvaluationError(path, "empty file, expected a header") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -200,11 +299,30 @@ def _groups(df: pd.DataFrame) -> list[tuple[str, str | None, pd.DataFrame]]:
     return groups
 
 
-def _write_two_column(df: pd.DataFrame, out_dir: Path, prefix: str, column: str) -> list[Path]:
+def dcase2020_file_stem(machine: str, section: str | None) -> str:
+    """The ``<machine>_id_<XX>`` part of DCASE 2020 score file names (``id_00`` when unknown)."""
+    sec = "00" if section is None else str(section)
+    if sec.startswith("id_"):
+        sec = sec[3:]
+    if sec.isdigit():
+        sec = f"{int(sec):02d}"
+    return f"{_SAFE_NAME.sub('_', str(machine))}_id_{_SAFE_NAME.sub('_', sec)}"
+
+
+def _file_name(prefix: str, machine: str, section: str | None, mode: str) -> str:
+    if mode == "dcase2020":
+        return f"{prefix}_{dcase2020_file_stem(machine, section)}.csv"
+    return f"{prefix}_{dcase_file_stem(machine, section)}_test.csv"
+
+
+def _write_two_column(
+    df: pd.DataFrame, out_dir: Path, prefix: str, column: str, mode: str | None = None
+) -> list[Path]:
+    mode = mode or table_mode(df)
     paths: list[Path] = []
     seen: dict[Path, str] = {}
     for machine, section, part in _groups(df):
-        path = out_dir / f"{prefix}_{dcase_file_stem(machine, section)}_test.csv"
+        path = out_dir / _file_name(prefix, machine, section, mode)
         if path in seen:
             raise EvaluationError(path, f"two groups map to one file ({seen[path]} and {machine})")
         seen[path] = machine
@@ -220,33 +338,41 @@ def _write_two_column(df: pd.DataFrame, out_dir: Path, prefix: str, column: str)
     return paths
 
 
-def write_dcase_scores(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> list[Path]:
+def write_dcase_scores(
+    df: pd.DataFrame, out_dir: str | os.PathLike[str], mode: str | None = None
+) -> list[Path]:
     """Write DCASE submission score files, one per machine type and section.
 
     Files are ``anomaly_score_<machine>_section_<XX>_test.csv`` holding ``file_name,score``
     lines with no header, in the table's row order (the format of the DCASE 2021-2024
-    evaluators).
+    evaluators); in DCASE 2020 mode ``anomaly_score_<machine>_id_<XX>.csv`` (the 2020
+    evaluator's names).
 
     Args:
         df: A scores table (normally the test split only).
         out_dir: Folder to write into (created if needed).
+        mode: ``dcase2020`` for the 2020 names; default from the data (:func:`table_mode`).
 
     Returns:
         The files written, sorted by machine and section.
     """
     df = validate_scores_table(df)
-    return _write_two_column(df, Path(out_dir), "anomaly_score", "score")
+    return _write_two_column(df, Path(out_dir), "anomaly_score", "score", mode)
 
 
-def write_dcase_decisions(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> list[Path]:
+def write_dcase_decisions(
+    df: pd.DataFrame, out_dir: str | os.PathLike[str], mode: str | None = None
+) -> list[Path]:
     """Write DCASE decision files, one per machine type and section.
 
     Files are ``decision_result_<machine>_section_<XX>_test.csv`` holding ``file_name,0|1``
-    lines with no header (1 = anomaly).
+    lines with no header (1 = anomaly); ``decision_result_<machine>_id_<XX>.csv`` in DCASE
+    2020 mode.
 
     Args:
         df: A scores table with a ``decision`` column (0 or 1).
         out_dir: Folder to write into (created if needed).
+        mode: ``dcase2020`` for the 2020 names; default from the data (:func:`table_mode`).
 
     Returns:
         The files written.
@@ -257,4 +383,4 @@ def write_dcase_decisions(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> 
     if "decision" not in df.columns:
         raise EvaluationError("scores", "no decision column: apply a threshold first")
     df = validate_scores_table(df)
-    return _write_two_column(df, Path(out_dir), "decision_result", "decision")
+    return _write_two_column(df, Path(out_dir), "decision_result", "decision", mode)

@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from soundwatch.cli import main
+from soundwatch.runs import Run
 
 
 def run_cli(args, capsys):
@@ -107,12 +108,12 @@ def test_skip_bad_carries_on_and_reports_the_skipped_files(task_with_bad_files, 
     info = json.loads((runs["dirty"] / "run.json").read_text())
     skipped = {os.path.basename(item["path"]) for item in info["skipped"]}
     assert skipped == {"broken.wav", "nan.wav"}
-    report = (runs["dirty"] / "report.html").read_text()
+    report = (Run.open(runs["dirty"]).latest_scores_dir / "report.html").read_text()
     assert "broken.wav" in report and "nan.wav" in report
 
     # the good files' scores are the same as without the bad files
     def scores(run):
-        table = pd.read_csv(run / "scores" / "scores.csv")
+        table = pd.read_csv(Run.open(run).scores_path)
         table["name"] = table["path"].map(lambda p: "/".join(p.split("/")[-3:]))
         return table.set_index("name")["score"].sort_index()
 

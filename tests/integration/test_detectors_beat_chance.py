@@ -10,7 +10,7 @@ from soundwatch.detectors import create_detector
 # Small, fast settings per detector (CPU, a few seconds each on 2 cores).
 PARAMS: dict[str, dict] = {
     "ae": {
-        "score_method": "selective_mahalanobis",
+        "scorer": "selective_mahalanobis",
         "epochs": 30,
         "batch_size": 64,
         "frontend_params": {"n_mels": 128, "n_frames": 5},
@@ -18,7 +18,8 @@ PARAMS: dict[str, dict] = {
     "vae1d": {
         "epochs": 10,
         "batch_size": 16,
-        "frames": 32,
+        "window_frames": 32,
+        "score_hop": 32,
         "hidden": 32,
         "latent_dim": 8,
         "n_samples": 4,
@@ -28,7 +29,8 @@ PARAMS: dict[str, dict] = {
     "unet1d-ae": {
         "epochs": 10,
         "batch_size": 16,
-        "frames": 32,
+        "window_frames": 32,
+        "score_hop": 32,
         "base_channels": 16,
         "frontend_params": {"n_mels": 64},
     },
@@ -61,16 +63,15 @@ def pump_set(tmp_path_factory):
 
 
 
-
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_detector_beats_chance(name, pump_set):
     from sklearn.metrics import roc_auc_score
 
     train, test = pump_set
-    det = create_detector(
-        name, **{"device": "cpu", **PARAMS[name]} if "epochs" in PARAMS[name] else {}
-    )
-    scores = det.fit(train).score(test)
+    from soundwatch.training.context import RunContext
+
+    det = create_detector(name, **PARAMS[name])
+    scores = det.fit(train, context=RunContext(device="cpu")).score(test)
     labels = np.array([c.label for c in test])
     auc = roc_auc_score(labels, scores)
     assert auc > 0.6, f"{name}: AUC {auc:.3f}"

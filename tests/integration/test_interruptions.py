@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import soundfile as sf
 
+from soundwatch.runs import Run
+
 SOUNDWATCH = [sys.executable, "-m", "soundwatch"]
 SYNTH = ["synth", "machines", "--machines", "fan,valve", "--train-source", "30",
          "--train-target", "3", "--test-per-group", "4", "--seconds", "2", "--workers", "1",
@@ -57,14 +59,16 @@ def test_killed_score_resumes_to_the_same_scores(tmp_path):
     run = tmp_path / "run"
     subprocess.run([*SOUNDWATCH, "train", str(data), "--detector", "mahalanobis", "--no-cache",
                     "--out", str(run)], check=True, capture_output=True)
-    parts = run / "scores" / "parts"
-    kill_when([*SOUNDWATCH, "score", str(run)],
-              lambda: parts.is_dir() and any(parts.glob("*.csv")))
+    killed = kill_when([*SOUNDWATCH, "score", str(run)],
+                       lambda: any((run / "scores").glob("*/parts/*.csv")))
     for csv in visible_files(run / "scores"):
         if csv.suffix == ".csv":
             pd.read_csv(csv, header=None)  # whatever is visible parses completely
     subprocess.run([*SOUNDWATCH, "score", str(run)], check=True, capture_output=True)
-    resumed = pd.read_csv(run / "scores" / "scores.csv")
+    finished = list((run / "scores").glob("*/scores.csv"))
+    if killed:
+        assert len(finished) == 1, "the rerun finishes the killed scoring's folder"
+    resumed = pd.read_csv(Run.open(run).scores_path)
     subprocess.run([*SOUNDWATCH, "score", str(run), "--out", str(tmp_path / "again")],
                    check=True, capture_output=True, env={**os.environ})
     again = pd.read_csv(tmp_path / "again" / "scores.csv")
@@ -91,5 +95,6 @@ def test_killed_train_resumes_from_its_last_checkpoint(tmp_path):
     log = pd.read_csv(run / "train_log" / "fan.csv")
     assert log["epoch"].max() == 39
     subprocess.run([*SOUNDWATCH, "score", str(run)], check=True, capture_output=True)
-    scores = pd.read_csv(run / "scores" / "scores.csv")["score"]
+    (table,) = (run / "scores").glob("*/scores.csv")
+    scores = pd.read_csv(table)["score"]
     assert scores.notna().all() and scores.std() > 0

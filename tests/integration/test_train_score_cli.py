@@ -11,24 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from helpers.cli import run_cli as cli
 from soundwatch.cli import main
 
 SR = 16000
 FAST_PARAM = "frontend_params={n_mels: 32}"
 SOUNDWATCH = Path(sys.executable).with_name("soundwatch")
-
-
-def cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
-    """Run the console entry point in-process; return (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["soundwatch", *map(str, args)])
-    monkeypatch.setenv("COLUMNS", "200")
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
@@ -68,21 +56,23 @@ def test_train_command_writes_run_and_summary(run_dir, data):
 
 
 def test_score_command_writes_dcase_files(run_dir, monkeypatch, capsys):
-    code, out, err = cli(monkeypatch, capsys, "score", run_dir)
+    code, out, err = cli(monkeypatch, capsys, "score", run_dir, "--out",
+                         run_dir / "scores" / "dcase")
     assert code == 0, err
-    names = sorted(p.name for p in (run_dir / "scores").glob("anomaly_score_*.csv"))
-    assert names == [f"anomaly_score_{m}_section_{s}_test.csv"
-                     for m in ("fan", "pump") for s in ("00", "01")]
-    assert (run_dir / "scores" / "scores.csv").is_file()
+    folder = run_dir / "scores" / "dcase"
+    names = sorted(p.name for p in folder.glob("anomaly_score_*.csv"))
+    # DCASE 2020 data: the 2020 evaluator's file names
+    assert names == [f"anomaly_score_{m}_id_{s}.csv" for m in ("fan", "pump") for s in ("00", "01")]
+    assert (folder / "scores.csv").is_file()
     assert "fan" in out and "pump" in out
-    first = (run_dir / "scores" / names[0]).read_text().splitlines()[0]
+    first = (folder / names[0]).read_text().splitlines()[0]
     assert first.split(",")[0].endswith(".wav"), "no header line"
 
 
 def test_config_preset_and_overrides(data, tmp_path, monkeypatch, capsys):
     preset = tmp_path / "maha.yaml"
     preset.write_text("detector: mahalanobis\nparams:\n  frontend_params: {n_mels: 16}\n"
-                      "  max_vectors: 100\nseed: 1\n")
+                      "  scorer__max_rows: 100\nseed: 1\n")
     out = tmp_path / "run"
     code, stdout, err = cli(monkeypatch, capsys, "train", data, "--config", preset, "--machine",
                             "pump", "--seed", "3", "--param", FAST_PARAM, "--no-cache",
@@ -92,9 +82,9 @@ def test_config_preset_and_overrides(data, tmp_path, monkeypatch, capsys):
 
     cfg = yaml.safe_load((out / "config.yaml").read_text())
     assert cfg["seed"] == 3 and cfg["machines"] == ["pump"]
-    assert cfg["params"] == {"frontend_params": {"n_mels": 32}, "max_vectors": 100}
+    assert cfg["params"] == {"frontend_params": {"n_mels": 32}, "scorer__max_rows": 100}
     saved = json.loads((out / "detector" / "pump" / "config.json").read_text())
-    assert saved["params"]["max_vectors"] == 100 and saved["params"]["seed"] == 3
+    assert saved["params"]["scorer_params"]["max_rows"] == 100 and saved["params"]["seed"] == 3
     assert "pump" in stdout
 
 
@@ -105,9 +95,21 @@ def test_long_recording_command(run_dir, tmp_path, monkeypatch, capsys):
                          "2", "--machine", "fan", "--out", tmp_path / "w")
     assert code == 0, err
     rows = (tmp_path / "w" / "long_windows.csv").read_text().splitlines()
-    assert rows[0] == "start_s,end_s,score" and len(rows) == 1 + 10
+    assert rows[0] == "start_s,end_s,score,threshold,decision,percentile" and len(rows) == 1 + 10
     assert (tmp_path / "w" / "long_windows.png").stat().st_size > 1000
+    assert (tmp_path / "w" / "long_events.csv").is_file()
+    assert (tmp_path / "w" / "long_events.json").is_file()
     assert "10 windows" in out
+
+
+def test_window_longer_than_the_file_exits_2(run_dir, tmp_path, monkeypatch, capsys):
+    wav = tmp_path / "short.wav"
+    sf.write(wav, (0.1 * np.random.default_rng(3).standard_normal(SR * 3)).astype(np.float32), SR)
+    code, out, err = cli(monkeypatch, capsys, "score", run_dir, wav, "--window", "400",
+                         "--machine", "fan", "--out", tmp_path / "w")
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: --window: 400 s is longer than {wav} (3.00 s); give a shorter window"]
 
 
 def test_detectors_command_lists_the_registry(monkeypatch, capsys):
@@ -188,10 +190,13 @@ def test_train_and_score_real_recordings(real_data_root, tmp_path, monkeypatch, 
     assert code == 0, err
     code, _, err = cli(monkeypatch, capsys, "score", out)
     assert code == 0, err
+    from soundwatch.runs import Run
     from soundwatch.scores import read_scores_table
 
-    table = read_scores_table(out / "scores" / "scores.csv")
+    folder = Run.open(out).latest_scores_dir
+    table = read_scores_table(folder / "scores.csv")
     n_test = len(list((real_data_root / "fan" / "test").glob("*.wav")))
     assert len(table) == n_test and set(table["machine"]) == {"fan"}
-    dcase = list((out / "scores").glob("anomaly_score_fan_section_*_test.csv"))
+    dcase = list(folder.glob("anomaly_score_fan_id_*.csv"))  # DCASE 2020: the 2020 names
+    assert dcase
     assert sum(len(p.read_text().splitlines()) for p in dcase) == n_test

@@ -93,3 +93,25 @@ def test_stream_yields_windows_without_loading_everything(bad_corpus):
 def test_stream_rejects_bad_window(bad_corpus):
     with pytest.raises(AudioError, match="window and hop must be positive"):
         list(audio.stream(bad_corpus["float32"][0], 0, 1))
+
+
+def test_finite_but_huge_float_samples_are_refused(tmp_path):
+    path = tmp_path / "huge.wav"
+    x = np.zeros(16000, np.float32)
+    x[100] = 1e30
+    sf.write(path, x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="samples out of range") as info:
+        audio.load(path)
+    assert str(path) in str(info.value)
+    x[100] = 2.5  # loud but plausible float audio still loads
+    sf.write(path, x, 16000, subtype="FLOAT")
+    assert audio.load(path)[100] == pytest.approx(2.5)
+
+
+def test_random_bytes_are_not_audio_not_missing(tmp_path):
+    path = tmp_path / "random.wav"
+    path.write_bytes(bytes(range(256)) * 40)
+    with pytest.raises(AudioError) as info:
+        audio.load(path)
+    assert "not an audio file" in str(info.value)
+    assert "does not exist" not in str(info.value)

@@ -140,3 +140,27 @@ def test_later_params_win():
 def test_to_yaml_is_plain_yaml():
     data = yaml.safe_load(RunConfig("ae", {"epochs": 1}).to_yaml())
     assert list(data) == ["detector", "params", "data", "machines", "seed", "device"]
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "named"),
+    [
+        ("detector: ae\nseed: ten\n", "seed"),
+        ("detector: ae\nseed: 1.5\n", "seed"),
+        ("detector: ae\nseed: true\n", "seed"),
+        ("detector: ae\ndevice: 5\n", "device"),
+        ("detector: ae\nmachines: 3\n", "machines"),
+        ("detector: ae\nmachines: [fan, 3]\n", "machines"),
+        ("detector: ae\nparams: [1, 2]\n", "params"),
+        ("detector: ae\ndata: 5\n", "data"),
+        ("detector: [ae]\n", "detector"),
+        ("detector: ae\nepochs: ten\n", "epochs"),
+    ],
+)
+def test_wrong_top_level_types_name_the_parameter_and_the_file(tmp_path, yaml_text, named):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml_text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and named in message and "\n" not in message

@@ -103,11 +103,13 @@ def test_score_writes_scores_table(trained):
 
 
 def test_score_writes_dcase_files_without_header(trained, dataset):
-    run, _ = trained
-    files = sorted(p.name for p in run.scores_dir.glob("anomaly_score_*.csv"))
-    assert files == ["anomaly_score_fan_section_00_test.csv",
-                     "anomaly_score_pump_section_00_test.csv"]
-    lines = (run.scores_dir / files[0]).read_text().splitlines()
+    run, table = trained
+    folder = Path(table.attrs["scores_dir"])
+    assert folder.parent == run.scores_dir, "each scoring gets its own folder under scores/"
+    files = sorted(p.name for p in folder.glob("anomaly_score_*.csv"))
+    # DCASE 2020 data: the 2020 evaluator's names
+    assert files == ["anomaly_score_fan_id_00.csv", "anomaly_score_pump_id_00.csv"]
+    lines = (folder / files[0]).read_text().splitlines()
     names = sorted(line.split(",")[0] for line in lines)
     assert names == sorted(p.name for p in (dataset / "fan" / "test").glob("*.wav"))
     for line in lines:
@@ -126,12 +128,19 @@ def test_rerun_of_score_skips_finished_machines(trained, monkeypatch):
         return original(cls, directory)
 
     monkeypatch.setattr(Detector, "load", classmethod(counting_load))
-    again = pipeline.score(run.root)
+    folder = Path(table.attrs["scores_dir"])
+    again = pipeline.score(run.root, out=folder)  # the same job into its folder: nothing to do
     assert loads == []
     pd.testing.assert_frame_equal(again, table)
-    (run.scores_dir / "parts" / "pump.json").unlink()  # as if interrupted while writing pump
-    pipeline.score(run.root)
+    # as if interrupted while writing pump: no scores.csv yet, pump's part unfinished
+    (folder / "scores.csv").unlink()
+    (folder / "parts" / "pump.json").unlink()
+    info = json.loads(run.info_path.read_text())
+    info["scorings"][folder.name]["finished"] = False
+    run.info_path.write_text(json.dumps(info))
+    resumed = pipeline.score(run.root)
     assert loads == ["pump"]
+    assert resumed.attrs["scores_dir"] == str(folder), "the unfinished scoring is resumed"
 
 
 def test_score_into_another_folder(trained, tmp_path):
@@ -140,7 +149,7 @@ def test_score_into_another_folder(trained, tmp_path):
     again = pipeline.score(run.root, out=out, machines=["pump"])
     assert (out / "scores.csv").is_file()
     written = [p.name for p in out.glob("anomaly_score_*")]
-    assert written == ["anomaly_score_pump_section_00_test.csv"]
+    assert written == ["anomaly_score_pump_id_00.csv"]
     expected = table[table["machine"] == "pump"].reset_index(drop=True)
     np.testing.assert_allclose(again["score"], expected["score"])
 
@@ -176,10 +185,9 @@ def test_resume_trains_only_missing_machines(dataset, tmp_path):
         ({"detector": "no-such-detector"}, DetectorError, "unknown detector"),
         ({"machines": ["drill"]}, DatasetError, "unknown machine(s) drill"),
         ({"machines": ["valve"]}, DatasetError, "no normal training clips"),
-        ({"params": {"bogus": 1}}, DetectorError, "unknown parameter(s) bogus"),
+        ({"params": {"bogus": 1}}, DetectorError, "unknown parameter 'bogus'"),
         ({"epochs": 3}, ConfigError, "has no 'epochs' parameter"),
         ({"params": {"seed": 3}}, ConfigError, "set by --seed"),
-        ({"detector": None}, ConfigError, "give a detector name"),
     ],
 )
 def test_train_errors(dataset, tmp_path, kwargs, error, message):
@@ -193,7 +201,7 @@ def test_train_errors(dataset, tmp_path, kwargs, error, message):
 
 
 def test_machine_without_training_clips_fails_before_training(dataset, tmp_path):
-    with pytest.raises(DatasetError, match="for valve; choose machine types with --machine"):
+    with pytest.raises(DatasetError, match="for valve: the data holds only test clips"):
         pipeline.train(dataset, DETECTOR, out=tmp_path / "r", params=FAST, no_cache=True)
     assert not (tmp_path / "r").exists(), "nothing trained or written"
 
@@ -212,7 +220,7 @@ def test_score_unknown_machine_and_missing_data(trained, tmp_path):
     run, _ = trained
     with pytest.raises(DatasetError, match="unknown machine"):
         pipeline.score(run.root, machines=["valve"], out=tmp_path)
-    with pytest.raises(DatasetError, match="no such data folder"):
+    with pytest.raises(DatasetError, match="no such file or folder"):
         pipeline.score(run.root, data=tmp_path / "gone", out=tmp_path)
 
 
@@ -239,8 +247,9 @@ def test_skip_bad_records_skipped_files(bad_dataset, tmp_path):
         pipeline.score(run.root)
     table = pipeline.score(run.root, skip_bad=True)
     skipped = json.loads(run.info_path.read_text())["skipped"]
+    name = Path(table.attrs["scores_dir"]).name
     assert [(Path(s["path"]).parent.parent.name, s["step"]) for s in skipped] == [
-        ("fan", "train/fan"), ("pump", "score/pump")]
+        ("fan", "train/fan"), ("pump", f"score/{name}/pump")]
     assert all(s["reason"] for s in skipped)
     assert not table["path"].str.endswith("normal_id_00_00000099.wav").any()
     assert len(table) == 12
@@ -273,11 +282,25 @@ def test_long_recording_in_windows(trained, long_wav, tmp_path, monkeypatch):
     assert result.windows == 30
     assert max(sizes) <= 8, "windows must be scored in bounded batches"
     frame = pd.read_csv(result.csv_path)
-    assert list(frame.columns) == ["start_s", "end_s", "score"]
+    assert list(frame.columns) == ["start_s", "end_s", "score", "threshold", "decision",
+                                   "percentile"]
     assert len(frame) == 30
     np.testing.assert_allclose(frame["start_s"], np.arange(0, 60, 2.0))
     np.testing.assert_allclose(frame["end_s"] - frame["start_s"], 2.0)
     assert frame.loc[frame["score"].idxmax(), "start_s"] == 30.0, "the burst scores highest"
+    assert (frame["decision"] == (frame["score"] > frame["threshold"])).all()
+    assert frame.loc[frame["start_s"] == 30.0, "decision"].item() == 1
+    assert frame.loc[frame["start_s"] == 30.0, "percentile"].item() == 100.0
+    # the burst is one event with its peak; CSV and JSON agree
+    burst = [e for e in result.events if e.start_s <= 30.0 < e.end_s]
+    assert len(burst) == 1 and burst[0].peak_s == 30.0
+    events = pd.read_csv(result.events_csv)
+    assert list(events.columns) == ["start_s", "end_s", "duration_s", "peak_s", "peak_score",
+                                    "windows"]
+    assert len(events) == len(result.events)
+    saved = json.loads(result.events_json.read_text())
+    assert saved["machine"] == "fan" and saved["threshold"] == pytest.approx(result.threshold)
+    assert [e["start_s"] for e in saved["events"]] == [e.start_s for e in result.events]
     assert result.png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -300,6 +323,29 @@ def test_long_recording_needs_a_machine_when_several(trained, long_wav, tmp_path
         pipeline.score_long_recording(run.root, long_wav, 1.0, 1.0, machine="valve", out=tmp_path)
     with pytest.raises(ConfigError, match="positive"):
         pipeline.score_long_recording(run.root, long_wav, 0.0, 1.0, machine="fan", out=tmp_path)
+
+
+def test_window_longer_than_the_recording_is_an_error(trained, long_wav, tmp_path):
+    run, _ = trained
+    with pytest.raises(ConfigError, match=r"--window: 61 s is longer than .*monitor.wav"):
+        pipeline.score_long_recording(run.root, long_wav, 61.0, 1.0, machine="fan",
+                                      out=tmp_path / "w")
+    assert not (tmp_path / "w").exists(), "nothing written"
+    # exactly as long as the file: one window
+    one = pipeline.score_long_recording(run.root, long_wav, 60.0, 60.0, machine="fan",
+                                        out=tmp_path / "w", plot=False)
+    assert one.windows == 1
+
+
+def test_long_recording_default_folder_is_new_each_time(trained, long_wav):
+    run, _ = trained
+    first = pipeline.score_long_recording(run.root, long_wav, 10.0, 10.0, machine="fan",
+                                          plot=False)
+    second = pipeline.score_long_recording(run.root, long_wav, 10.0, 10.0, machine="fan",
+                                           plot=False)
+    assert first.csv_path.parent != second.csv_path.parent
+    assert first.csv_path.parent.parent == run.scores_dir
+    assert first.csv_path.is_file() and second.csv_path.is_file()
 
 
 def test_missing_split_gets_assigned(tmp_path):
@@ -325,20 +371,63 @@ def test_cache_dir_is_used(dataset, tmp_path):
     assert any(p.suffix == ".npy" for p in cache.rglob("*")), os.listdir(cache)
 
 
-def test_runtime_params_go_only_to_detectors_that_take_them(tmp_path):
+def test_run_settings_travel_in_a_context_not_in_params(tmp_path):
     from soundwatch.config import RunConfig
-    from soundwatch.detectors import get_detector_class, list_detectors
 
-    maha = pipeline._detector_kwargs(RunConfig(DETECTOR, {"max_vectors": 9}, seed=4),
-                                     cache_dir="c", log_dir=tmp_path, resume=True)
-    assert maha == {"max_vectors": 9, "seed": 4, "cache_dir": "c"}
-    networks = [n for n in ("cnn1d", "ae", "vae1d") if n in list_detectors()]
-    for name in networks:
-        params = set(get_detector_class(name).default_params())
-        if not {"checkpoint_dir", "resume", "log_dir"} <= params:
-            continue
-        kwargs = pipeline._detector_kwargs(RunConfig(name, device="cpu"), cache_dir=None,
-                                           log_dir=tmp_path / "log",
-                                           checkpoint_dir=tmp_path / "ckpt", resume=True)
-        assert kwargs["checkpoint_dir"] == str(tmp_path / "ckpt") and kwargs["resume"] is True
-        assert kwargs["log_dir"] == str(tmp_path / "log") and kwargs["device"] == "cpu"
+    cfg = RunConfig(DETECTOR, {"scorer__max_rows": 9}, seed=4, device="cpu")
+    det = pipeline.make_detector(cfg)
+    assert det.seed == 4 and det.scorer_params == {"max_rows": 9}
+    assert not {"cache_dir", "device", "log_dir", "checkpoint_dir", "resume", "progress"} & set(
+        det.get_params(deep=True))
+    ctx = pipeline.run_context(cfg, cache_dir="c", log_dir=tmp_path, resume=True)
+    assert (ctx.device, ctx.cache_dir, ctx.log_dir, ctx.resume) == ("cpu", "c", str(tmp_path),
+                                                                   True)
+
+
+def test_no_detector_means_the_recommended_default():
+    from soundwatch.detectors.presets import DEFAULT_DETECTOR
+
+    cfg = pipeline.resolve_config(None)
+    assert cfg.detector == DEFAULT_DETECTOR
+
+
+AE_TINY = {"frontend_params": {"n_mels": 16, "n_frames": 3}, "epochs": 2,
+           "encoder_params": {"hidden": 16, "n_hidden": 2, "latent_dim": 4}}
+
+
+def test_refit_swaps_the_scorer_and_keeps_the_network(dataset, tmp_path):
+    import torch
+
+    run = pipeline.train(dataset, "ae", machines=["fan"], out=tmp_path / "ae", params=AE_TINY,
+                         no_cache=True, device="cpu")
+    new = pipeline.refit(run.root, tmp_path / "ae-maha",
+                         {"scorer": "selective_mahalanobis", "scorer__variant": "baseline"},
+                         no_cache=True)
+    old_det, new_det = run.load_detector("fan"), new.load_detector("fan")
+    assert (old_det.scorer, new_det.scorer) == ("mse", "selective_mahalanobis")
+    assert new_det.scorer_params == {"variant": "baseline"}
+    for (k, a), (_, b) in zip(old_det.network_.state_dict().items(),
+                              new_det.network_.state_dict().items(), strict=True):
+        assert torch.equal(a, b), k  # the trained network is kept as it is
+    assert new_det.threshold_ != old_det.threshold_
+    assert new.config().params["scorer"] == "selective_mahalanobis"
+    assert read_scores_table(new.train_scores_path)["machine"].unique().tolist() == ["fan"]
+    assert not (run.root / "detector" / "fan" / "config.json").read_text() == (
+        new.root / "detector" / "fan" / "config.json").read_text()
+
+
+def test_refit_refuses_changes_that_need_training(dataset, tmp_path):
+    run = pipeline.train(dataset, "ae", machines=["fan"], out=tmp_path / "ae", params=AE_TINY,
+                         no_cache=True, device="cpu")
+    with pytest.raises(DetectorError, match="retrain"):
+        pipeline.refit(run.root, tmp_path / "x", {"encoder__latent_dim": 2}, no_cache=True)
+    with pytest.raises(ConfigError):  # an existing run is never overwritten
+        pipeline.refit(run.root, run.root, {"scorer": "knn"}, no_cache=True)
+
+
+def test_train_writes_one_training_scores_part_per_machine(trained):
+    run, _ = trained
+    parts = sorted(p.stem for p in (run.scores_dir / "train_parts").glob("*.csv"))
+    assert parts == ["fan", "pump"]
+    merged = read_scores_table(run.train_scores_path)
+    assert sorted(merged["machine"].unique()) == parts

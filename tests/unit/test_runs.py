@@ -18,7 +18,7 @@ import soundwatch
 from soundwatch import runs
 from soundwatch.config import RunConfig
 from soundwatch.errors import ConfigError, DetectorError
-from soundwatch.runs import Run, default_run_name, git_commit, library_versions
+from soundwatch.runs import LOCK_NAME, Run, default_run_name, git_commit, library_versions
 
 
 @pytest.fixture
@@ -143,7 +143,8 @@ def test_run_json_write_is_atomic(tmp_path, cfg, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         run.save_info()
     assert run.info_path.read_bytes() == before
-    assert sorted(p.name for p in run.root.iterdir()) == ["config.yaml", "run.json"]
+    names = sorted(p.name for p in run.root.iterdir() if p.name != LOCK_NAME)
+    assert names == ["config.yaml", "run.json"]
 
 
 def test_library_versions_do_not_import_torch():
@@ -182,3 +183,85 @@ def test_git_commit_outside_a_checkout_is_none(tmp_path):
     file = tmp_path / "lonely.py"
     file.write_text("")
     assert git_commit(file) is None
+
+
+def test_a_second_process_cannot_write_into_a_locked_run(tmp_path, cfg):
+    run = Run.create(cfg, tmp_path / "r")
+    assert run.locked
+    code = (
+        "import sys\n"
+        "from soundwatch.runs import Run\n"
+        "from soundwatch.errors import ConfigError\n"
+        f"run = Run.open({str(run.root)!r}, need_detector=False)\n"
+        "try:\n    run.save_info()\nexcept ConfigError as exc:\n    print('LOCKED', exc)\n"
+        "else:\n    print('WROTE')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "LOCKED" in out.stdout and "another soundwatch command" in out.stdout
+    run.close()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "WROTE" in out.stdout
+
+
+def test_runs_of_one_process_share_the_lock(tmp_path, cfg):
+    first = Run.create(cfg, tmp_path / "r")
+    again = Run.open(tmp_path / "r", need_detector=False)
+    again.save_info()  # same process: no conflict
+    first.close()
+    assert again.locked
+
+
+def test_taking_the_lock_removes_leftovers_of_killed_commands(tmp_path, cfg):
+    root = tmp_path / "r"
+    Run.create(cfg, root).close()
+    dead = root / "scores" / ".scores.csv.99999999.abcd1234.tmp"
+    dead.parent.mkdir()
+    dead.write_text("half")
+    live = root / f".run.json.{os.getpid()}.abcd1234.tmp"  # a writer of this process
+    live.write_text("busy")
+    Run.open(root, need_detector=False).save_info()
+    assert not dead.exists() and live.exists()
+
+
+def test_a_detector_folder_without_config_is_refused(tmp_path, cfg):
+    run = Run.create(cfg, tmp_path / "r")
+    (run.detector_dir("fan")).mkdir(parents=True)
+    (run.detector_dir("fan") / "state.npz").write_bytes(b"x")
+    with pytest.raises(DetectorError) as info:
+        Run.open(run.root)
+    assert str(run.detector_dir("fan") / "config.json") in str(info.value)
+
+
+def test_a_recorded_machine_without_detector_is_refused(tmp_path, cfg):
+    run = Run.create(cfg, tmp_path / "r")
+    (run.detector_dir("pump")).mkdir(parents=True)
+    (run.detector_dir("pump") / "config.json").write_text("{}")
+    run.set_machine_info("fan", train_clips=3)
+    with pytest.raises(DetectorError, match="run.json records"):
+        Run.open(run.root)
+
+
+def test_outputs_are_recorded_and_checked(tmp_path, cfg):
+    run = Run.create(cfg, tmp_path / "r")
+    run.scores_dir.mkdir()
+    run.scores_path.write_text("a,b\n1,2\n3,4\n")
+    run.save_info()
+    record = run.info["outputs"]["scores/scores.csv"]
+    assert record["lines"] == 3 and record["bytes"] == 12
+    run.check_output(run.scores_path)  # intact
+    run.scores_path.write_text("a,b\n1,2\n")
+    with pytest.raises(ConfigError, match="changed or cut"):
+        Run.open(run.root, need_detector=False).check_output(run.scores_path)
+
+
+def test_detector_fingerprint_follows_file_contents(tmp_path, cfg):
+    run = Run.create(cfg, tmp_path / "r")
+    folder = run.detector_dir("fan")
+    folder.mkdir(parents=True)
+    (folder / "state.npz").write_bytes(b"aaaa")
+    (folder / "config.json").write_text("{}")
+    before = run.detector_fingerprint("fan")
+    stat = (folder / "state.npz").stat()
+    (folder / "state.npz").write_bytes(b"bbbb")
+    os.utime(folder / "state.npz", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert run.detector_fingerprint("fan") != before

@@ -123,3 +123,56 @@ def test_empty_table_round_trip(tmp_path):
     write_scores_table(df, tmp_path / "e.csv")
     assert read_scores_table(tmp_path / "e.csv").empty
     assert write_dcase_scores(pd.DataFrame(columns=SCORE_COLUMNS), tmp_path) == []
+
+
+# ------------------------------------------------------------- decisions, modes, 2020 names
+def _decided_table():
+    import pandas as pd
+
+    from soundwatch.scores import SCORE_COLUMNS
+
+    rows = [("/d/fan/test/a.wav", "fan", 1.0), ("/d/fan/test/b.wav", "fan", 5.0),
+            ("/d/pump/test/c.wav", "pump", 2.0)]
+    return pd.DataFrame([{"path": p, "machine": m, "section": "00", "domain": "source",
+                          "split": "test", "label": float("nan"), "score": s}
+                         for p, m, s in rows], columns=SCORE_COLUMNS)
+
+
+def test_add_decisions_uses_each_machines_decider(tmp_path):
+    import numpy as np
+
+    from soundwatch.decisions import Decider
+    from soundwatch.scores import add_decisions, read_scores_table, write_scores_table
+
+    deciders = {"fan": Decider(2.0, np.array([0.0, 1.0, 2.0, 3.0]))}
+    out = add_decisions(_decided_table(), deciders)
+    assert list(out.columns[7:10]) == ["threshold", "decision", "percentile"]
+    assert out["decision"].tolist() == [0, 1, 0]
+    assert out["threshold"].tolist()[:2] == [2.0, 2.0] and np.isnan(out["threshold"][2])
+    assert out["percentile"].tolist()[:2] == [50.0, 100.0] and np.isnan(out["percentile"][2])
+    back = read_scores_table(write_scores_table(out, tmp_path / "s.csv"))
+    assert back["decision"].tolist() == [0, 1, 0]
+    assert back["percentile"].tolist()[:2] == [50.0, 100.0]
+
+
+def test_table_mode_from_the_layout():
+    from soundwatch.scores import table_mode
+
+    t = _decided_table()
+    assert table_mode(t) == "dcase2024"
+    assert table_mode(t.assign(layout="dcase2020")) == "dcase2020"
+    assert table_mode(t.assign(layout="mimii")) == "dcase2020"
+    assert table_mode(t.assign(machine_id="id_00")) == "dcase2020"
+    assert table_mode(t.assign(layout="dcase-dev")) == "dcase2024"
+
+
+def test_dcase2020_file_names(tmp_path):
+    from soundwatch.scores import write_dcase_decisions, write_dcase_scores
+
+    t = _decided_table().assign(layout="dcase2020", decision=[0, 1, 0])
+    names = sorted(p.name for p in write_dcase_scores(t, tmp_path))
+    assert names == ["anomaly_score_fan_id_00.csv", "anomaly_score_pump_id_00.csv"]
+    names = sorted(p.name for p in write_dcase_decisions(t, tmp_path))
+    assert names == ["decision_result_fan_id_00.csv", "decision_result_pump_id_00.csv"]
+    forced = write_dcase_scores(_decided_table(), tmp_path / "x", mode="dcase2024")
+    assert forced[0].name == "anomaly_score_fan_section_00_test.csv"

@@ -16,6 +16,11 @@ _PRETTY = {
 }
 
 
+SCORE_COLUMN_NAME = {"dcase2024": "hmean", "dcase2020": "mean", "labelled": "mean"}
+"""What each mode's per-row ``score`` is: the DCASE 2024 harmonic mean of AUC (source),
+AUC (target) and pAUC; the arithmetic mean of AUC and pAUC in the other modes."""
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -35,15 +40,20 @@ def print_evaluation(result: Any, title: str, console: Any) -> None:
     from rich import box
     from rich.table import Table
 
+    if not result.scores["label"].notna().any():
+        console.print(f"{title}: no labelled clips, no metrics (decisions need none; "
+                      "give --ground-truth for labels)", highlight=False)
+        return
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   padding=(0, 0, 0, 2))
     shown = result.results.dropna(axis=1, how="all")  # e.g. no AUC column in DCASE 2024 mode
     cols = [c for c in shown.columns if c in ("machine", "section") or c in _PRETTY]
+    pretty = {**_PRETTY, "score": SCORE_COLUMN_NAME.get(result.mode, "score")}
     for c in cols:
         if c in ("machine", "section"):
             table.add_column(c[:3] if c == "section" else c, no_wrap=True)
         else:
-            table.add_column(_PRETTY[c], justify="right", no_wrap=True)
+            table.add_column(pretty[c], justify="right", no_wrap=True)
     for rec in result.results.to_dict("records"):
         style = "bold" if rec.get("machine") == "official score" else None
         table.add_row(*[_cell(rec.get(c)) for c in cols], style=style)
@@ -61,7 +71,12 @@ def print_evaluation(result: Any, title: str, console: Any) -> None:
 
 @app.command()
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="Run folder (holds scores/scores.csv).")],
+    run: Annotated[Path, typer.Argument(help="Run folder (or one of its scoring folders).")],
+    scores: Annotated[
+        Path | None,
+        typer.Argument(help="Scoring to evaluate: a folder holding scores.csv, or its name "
+                       "under RUN/scores/ (default: the newest)."),
+    ] = None,
     ground_truth: Annotated[
         Path | None,
         typer.Option("--ground-truth", help="Folder of DCASE ground_truth_<machine>_section_<XX>"
@@ -78,20 +93,39 @@ def evaluate(
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
     mode: Annotated[
         str,
-        typer.Option("--mode", help="auto, dcase2024 (domains), dcase2020 (machine IDs) or "
-                     "labelled (labelled folders)."),
+        typer.Option("--mode", help="auto (from the data: DCASE 2020 and MIMII layouts in "
+                     "dcase2020), dcase2024 (domains), dcase2020 (machine IDs) or labelled."),
     ] = "auto",
     plots: Annotated[bool, typer.Option("--plots/--no-plots", help="Draw PNG plots.")] = True,
+    explain: Annotated[
+        int, typer.Option("--explain", min=0, help="Explanation images in the report for up "
+                          "to this many flagged clips per machine type (0: none).")
+    ] = 5,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print metrics.json's content on stdout.")
+    ] = False,
 ) -> None:
-    """Evaluate a run: DCASE metrics, decisions, metrics.json, results.csv, plots, report.html."""
+    """Evaluate a scoring: decisions, DCASE metrics, metrics.json, results.csv, report.html."""
     from soundwatch.evaluation.evaluate import evaluate_run
 
     console = make_console()
+    if as_json:
+        import json
+
+        result = evaluate_run(run, ground_truth=ground_truth, threshold=threshold, ci=ci,
+                              mode=mode, n_boot=n_boot, seed=seed, plots=plots, scores=scores,
+                              explain=explain)
+        files = {k: str(v) for k, v in result.paths.items() if not isinstance(v, list | dict)}
+        typer.echo(json.dumps({**result.metrics, "paths": files}, indent=2, default=str))
+        return
     with console.status("evaluating..."):
         result = evaluate_run(run, ground_truth=ground_truth, threshold=threshold, ci=ci,
-                              mode=mode, n_boot=n_boot, seed=seed, plots=plots)
+                              mode=mode, n_boot=n_boot, seed=seed, plots=plots, scores=scores,
+                              explain=explain)
     title = f"{run.name}: {result.mode}, threshold {result.thresholds.spec}"
     print_evaluation(result, title=title, console=console)
+    flagged = int(result.scores["decision"].sum())
+    console.print(f"{flagged} of {len(result.scores)} clip(s) flagged", highlight=False)
     for key in ("metrics", "results", "report"):
         if key in result.paths:
             console.print(f"{key}: {result.paths[key]}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -27,14 +27,67 @@ def _console(stderr: bool = False) -> Console:
     return Console(stderr=stderr, highlight=False)
 
 
+PROGRESS_INTERVAL_S = 30.0
+"""Seconds between progress log lines when stderr is not a terminal."""
+
+
+class _Heartbeat:
+    """Periodic ``<verb> <machine>: N s`` log lines while a machine type is being worked on.
+
+    On a terminal the detectors draw progress bars; in a pipe or a log file nothing
+    would show for minutes, so a line every :data:`PROGRESS_INTERVAL_S` seconds says
+    the command is alive and how long the step has taken.
+    """
+
+    def __init__(self, verb: str, interval: float = PROGRESS_INTERVAL_S) -> None:
+        import threading
+
+        self.verb = verb
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, machine: str) -> None:
+        import logging
+        import threading
+        import time
+
+        self.stop()
+        self._stop = threading.Event()
+        started = time.monotonic()
+        stop = self._stop
+        log = logging.getLogger("soundwatch.progress")
+
+        def beat() -> None:
+            while not stop.wait(self.interval):
+                log.info("%s %s: %.0f s", self.verb, machine, time.monotonic() - started)
+
+        self._thread = threading.Thread(target=beat, daemon=True, name="soundwatch-progress")
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+            self._thread = None
+
+
 def _feedback(verb: str) -> Callable[[str, str], None]:
+    import os
+
     err = _console(stderr=True)
+    interval = float(os.environ.get("SOUNDWATCH_PROGRESS_INTERVAL", PROGRESS_INTERVAL_S))
+    heartbeat = None if sys.stderr.isatty() else _Heartbeat(verb, interval)
 
     def on_machine(machine: str, event: str) -> None:
         if event == "start":
             err.print(f"[bold]{verb}[/] {machine} ...")
+            if heartbeat is not None:
+                heartbeat.start(machine)
         elif event == "skip":
             err.print(f"[dim]{machine}: already done, skipped[/]")
+        elif heartbeat is not None:
+            heartbeat.stop()
 
     return on_machine
 
@@ -43,7 +96,8 @@ def _feedback(verb: str) -> Callable[[str, str], None]:
 def train(
     data: Annotated[Path, typer.Argument(help="Dataset root folder (any supported layout).")],
     detector: Annotated[
-        str | None, typer.Option("--detector", "-d", help="Detector name (soundwatch detectors).")
+        str | None, typer.Option("--detector", "-d", help="Detector name (soundwatch detectors); "
+                                 "default: the recommended one, `default`.", show_default=False)
     ] = None,
     config: Annotated[
         str | None,
@@ -74,6 +128,43 @@ def train(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip unreadable audio files (recorded in run.json).")
     ] = False,
+    train_normals: Annotated[
+        int | None,
+        typer.Option("--train-normals", min=1, help="Clips without a split (MIMII raw): normal "
+                     "recordings per machine ID to train on; the rest are tested. Default: "
+                     "all but as many as there are anomalies, at most half."),
+    ] = None,
+    split_seed: Annotated[
+        int | None,
+        typer.Option("--split-seed", help="Seed of that split (default: --seed)."),
+    ] = None,
+    backend: Annotated[
+        str, typer.Option(help="local (here, one machine type after another) or ray (one Ray "
+                          "task per machine type; needs the ray extra; docs/scale.md).")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (auto, HOST:PORT, ray://HOST:10001); "
+                                 "default: a local Ray instance.", show_default=False)
+    ] = None,
+    cpus_per_task: Annotated[
+        float, typer.Option("--cpus-per-task", help="Ray: CPUs per machine-type task.")
+    ] = 1.0,
+    gpus_per_task: Annotated[
+        float, typer.Option("--gpus-per-task", help="Ray: GPUs per machine-type task.")
+    ] = 0.0,
+    devices: Annotated[
+        str | None, typer.Option(help="Lightning devices per node for network training (N, "
+                                 "auto or a list 0,1); more than one trains with DDP.",
+                                 show_default=False)
+    ] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="Lightning strategy (ddp, ddp_spawn...; default: ddp "
+                                 "with several devices).", show_default=False)
+    ] = None,
+    num_nodes: Annotated[
+        int, typer.Option("--num-nodes", min=1, help="Lightning nodes (run the same command "
+                          "on each; docs/scale.md).")
+    ] = 1,
 ) -> None:
     """Train one detector per machine type on the training split of DATA."""
     from soundwatch.config import parse_params
@@ -81,25 +172,54 @@ def train(
 
     if resume and out is None:
         raise ConfigError("--resume", "needs --out RUN (the run folder to continue)")
-    run = run_train(
-        data,
-        detector=detector,
-        config=config,
-        machines=machine or None,
-        out=out,
-        params=parse_params(param or []),
-        epochs=epochs,
-        objective=objective,
-        seed=seed,
-        device=device,
-        cache_dir=cache_dir,
-        no_cache=no_cache,
-        skip_bad=skip_bad,
-        resume=resume,
-        progress=sys.stderr.isatty(),
-        on_machine=_feedback("training"),
-    )
+    from soundwatch.scale import MachinesFailed, RaySettings
+
+    settings = RaySettings(address, cpus_per_task, gpus_per_task) if backend == "ray" else None
+    try:
+        run = run_train(
+            data,
+            detector=detector,
+            config=config,
+            machines=machine or None,
+            out=out,
+            params=parse_params(param or []),
+            epochs=epochs,
+            objective=objective,
+            seed=seed,
+            device=device,
+            cache_dir=cache_dir,
+            no_cache=no_cache,
+            skip_bad=skip_bad,
+            resume=resume,
+            progress=sys.stderr.isatty(),
+            on_machine=_feedback("training"),
+            train_normals=train_normals,
+            split_seed=split_seed,
+            backend=backend,
+            ray_settings=settings,
+            devices=_parse_devices(devices),
+            strategy=strategy,
+            num_nodes=num_nodes,
+        )
+    except MachinesFailed as exc:  # one line per failed machine type, then the error line
+        for name, reason in sorted(exc.failures.items()):
+            typer.echo(f"failed {name}: {reason}", err=True)
+        raise
     _print_train_summary(run)
+
+
+def _parse_devices(text: str | None) -> int | str | list[int] | None:
+    """``--devices``: ``N``, ``auto``, ``-1`` or a list of indices ``0,1``."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",") if t.strip()]
+        return text if text == "auto" else int(text)
+    except ValueError:
+        raise ConfigError("--devices", f"{text!r} is not a number, 'auto' or a list "
+                          "such as 0,1") from None
 
 
 def _print_train_summary(run: Run) -> None:
@@ -127,58 +247,142 @@ def _print_train_summary(run: Run) -> None:
 def score(
     run: Annotated[Path, typer.Argument(help="Run folder written by soundwatch train.")],
     data: Annotated[
-        Path | None,
-        typer.Argument(help="Dataset root (default: the run's), or one long WAV with --window."),
+        list[Path] | None,
+        typer.Argument(help="Audio files and folders to score (recursive, any names, WAV, "
+                       "FLAC, OGG...); default: the test split of the run's dataset. With "
+                       "--window: one long recording."),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output folder (default RUN/scores).")
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default: a new RUN/scores/<name>-<time>; "
+                     "earlier scores are never overwritten)."),
     ] = None,
     machine: Annotated[
-        list[str] | None, typer.Option("--machine", "-m", help="Machine type (repeatable).")
+        list[str] | None,
+        typer.Option("--machine", "-m", help="Machine type whose detector scores recordings "
+                     "whose names say nothing (needed when the run has several); repeatable "
+                     "to score only those of a dataset."),
     ] = None,
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip unreadable audio files (recorded in run.json).")
     ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Write explanation PNGs of the flagged clips "
+                           "(OUT/explain/).")
+    ] = False,
     window: Annotated[
         float | None, typer.Option(help="Long recording: window length in seconds.")
     ] = None,
-    hop: Annotated[float | None, typer.Option(help="Long recording: hop in seconds.")] = None,
+    hop: Annotated[
+        float | None, typer.Option(help="Long recording: hop in seconds (default: --window).")
+    ] = None,
+    gap: Annotated[
+        float, typer.Option(help="Long recording: flagged windows at most this many seconds "
+                            "apart form one event.")
+    ] = 0.0,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout.")
+    ] = False,
+    backend: Annotated[
+        str, typer.Option(help="local or ray (Ray Data batch scoring; needs the ray extra; "
+                          "docs/scale.md).")
+    ] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (auto, HOST:PORT); default: a "
+                                 "local Ray instance.", show_default=False)
+    ] = None,
+    cpus_per_task: Annotated[
+        float, typer.Option("--cpus-per-task", help="Ray: CPUs per scoring actor.")
+    ] = 1.0,
+    gpus_per_task: Annotated[
+        float, typer.Option("--gpus-per-task", help="Ray: GPUs per scoring actor.")
+    ] = 0.0,
 ) -> None:
-    """Score the test split of DATA (or a long recording in windows) with a trained RUN."""
-    console = _console()
-    long_file = data is not None and data.is_file()
-    if window is not None or hop is not None or long_file:
-        if not long_file:
-            where = str(data) if data is not None else "DATA"
+    """Score recordings (or one long recording in windows) with a trained RUN, with decisions."""
+    paths = list(data or [])
+    if backend == "ray" and (window is not None or hop is not None):
+        raise ConfigError("--backend ray", "scores files and folders; a long recording "
+                          "(--window) is scored locally")
+    if window is not None or hop is not None:
+        if len(paths) != 1 or not paths[0].is_file():
+            where = ", ".join(map(str, paths)) or "DATA"
             raise ConfigError(where, "--window/--hop score one long audio file; give its path")
         if window is None:
             raise ConfigError("--window", "give the window length in seconds for a long recording")
-        from soundwatch.pipeline import score_long_recording
-
         if machine and len(machine) > 1:
             raise ConfigError("--machine", "give one machine type for a long recording")
+        from soundwatch.pipeline import score_long_recording
+
         result = score_long_recording(
-            run, data, window, hop if hop is not None else window,
-            machine=machine[0] if machine else None, out=out, device=device,
+            run, paths[0], window, hop if hop is not None else window,
+            machine=machine[0] if machine else None, out=out, device=device, gap=gap,
         )
-        scores = result.scores
-        console.print(
-            f"{result.windows} windows scored with the {result.machine} detector; "
-            f"max score {max(scores):.4g} at {result.starts[scores.index(max(scores))]:.1f} s"
-            if scores else "no window scored"
-        )
-        console.print(f"wrote {result.csv_path}")
-        if result.png_path is not None:
-            console.print(f"wrote {result.png_path}")
+        if as_json:
+            _print_json({
+                "machine": result.machine, "windows_csv": str(result.csv_path),
+                "events_csv": str(result.events_csv), "events_json": str(result.events_json),
+                "plot": str(result.png_path) if result.png_path else None,
+                "threshold": _finite(result.threshold),
+                "windows": result.to_frame().to_dict("records"),
+                "events": [{**e.__dict__, "duration_s": e.duration_s} for e in result.events],
+            })
+            return
+        _print_windows_summary(result)
         return
 
     from soundwatch.pipeline import score as run_score
+    from soundwatch.scale import RaySettings
 
-    table = run_score(run, data, out, skip_bad=skip_bad, machines=machine or None,
-                      device=device, progress=sys.stderr.isatty(),
-                      on_machine=_feedback("scoring"))
-    _print_score_summary(table, out if out is not None else run / "scores")
+    settings = RaySettings(address, cpus_per_task, gpus_per_task) if backend == "ray" else None
+    table = run_score(run, paths or None, out, skip_bad=skip_bad, machines=machine or None,
+                      device=device, progress=sys.stderr.isatty() and not as_json,
+                      explain=explain, on_machine=_feedback("scoring"), backend=backend,
+                      ray_settings=settings)
+    out_dir = Path(table.attrs.get("scores_dir", out or run / "scores"))
+    if as_json:
+        cols = [c for c in ("path", "machine", "section", "domain", "split", "label", "score",
+                            "threshold", "decision", "percentile") if c in table.columns]
+        rows = table[cols].astype(object).where(table[cols].notna(), None)
+        _print_json({"scores_dir": str(out_dir), "clips": rows.to_dict("records")})
+        return
+    _print_score_summary(table, out_dir)
+
+
+def _finite(value: float) -> float | None:
+    import math
+
+    return None if value is None or not math.isfinite(float(value)) else float(value)
+
+
+def _print_json(obj: object) -> None:
+    import json
+
+    typer.echo(json.dumps(obj, indent=2, default=str, allow_nan=False))
+
+
+def _print_windows_summary(result: object) -> None:
+    import math
+
+    console = _console()
+    r: Any = result
+    scores = r.scores
+    if scores:
+        top = max(range(len(scores)), key=scores.__getitem__)
+        thr = "" if math.isnan(r.threshold) else f", threshold {r.threshold:.4g}"
+        console.print(f"{r.windows} windows scored with the {r.machine} detector; max score "
+                      f"{scores[top]:.4g} at {r.starts[top]:.1f} s{thr}; "
+                      f"{sum(r.decisions)} window(s) flagged, {len(r.events)} event(s)")
+    else:
+        console.print("no window scored")
+    for ev in r.events[:20]:
+        console.print(f"  event {ev.start_s:.1f}-{ev.end_s:.1f} s, peak {ev.peak_score:.4g} "
+                      f"at {ev.peak_s:.1f} s")
+    if len(r.events) > 20:
+        console.print(f"  ... and {len(r.events) - 20} more (see {r.events_csv})")
+    console.print(f"wrote {r.csv_path}, {r.events_csv}, {r.events_json}")
+    if r.png_path is not None:
+        console.print(f"wrote {r.png_path}")
 
 
 def _print_score_summary(table: pd.DataFrame, out_dir: Path) -> None:
@@ -186,21 +390,44 @@ def _print_score_summary(table: pd.DataFrame, out_dir: Path) -> None:
 
     console = _console()
     summary = Table(title=f"scores in {out_dir}", title_justify="left")
-    for col in ("machine", "section", "clips", "labelled", "mean score"):
+    for col in ("machine", "section", "clips", "flagged", "threshold", "max percentile",
+                "labelled"):
         summary.add_column(col, justify="left" if col in ("machine", "section") else "right")
     keys = table["section"].fillna("-")
     for (machine, section), part in table.assign(section=keys).groupby(["machine", "section"]):
+        thr = part["threshold"].dropna() if "threshold" in part else []
+        pct = part["percentile"].dropna() if "percentile" in part else []
         summary.add_row(str(machine), str(section), str(len(part)),
-                        str(int(part["label"].notna().sum())), f"{part['score'].mean():.4g}")
+                        str(int(part["decision"].sum())) if "decision" in part else "",
+                        f"{thr.iloc[0]:.4g}" if len(thr) else "",
+                        f"{pct.max():.1f}" if len(pct) else "",
+                        str(int(part["label"].notna().sum())))
     console.print(summary)
+    flagged = table[table["decision"] == 1] if "decision" in table else table.iloc[:0]
+    if len(flagged):
+        console.print(f"{len(flagged)} clip(s) flagged as anomalous, highest first:")
+        for rec in flagged.sort_values("score", ascending=False).head(10).to_dict("records"):
+            console.print(f"  {rec['machine']}: {Path(str(rec['path'])).name}  score "
+                          f"{rec['score']:.4g} (threshold {rec['threshold']:.4g}, percentile "
+                          f"{rec['percentile']:.1f})", highlight=False)
+    console.print(f"next: soundwatch evaluate {out_dir.parent.parent} {out_dir.name}"
+                  if out_dir.parent.name == "scores" else f"wrote {out_dir}", highlight=False)
 
 
 @app.command()
-def detectors() -> None:
+def detectors(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print name -> description as JSON.")
+    ] = False,
+) -> None:
     """List the registered detectors with a one-line description."""
     from rich.table import Table
 
     from soundwatch.detectors import describe_detectors
+
+    if as_json:
+        _print_json(describe_detectors())
+        return
 
     table = Table(title="detectors", title_justify="left")
     table.add_column("name", style="bold")

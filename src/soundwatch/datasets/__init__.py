@@ -14,11 +14,13 @@ from soundwatch.datasets.names import (
     parse_section_name,
     parse_snr_folder,
 )
+from soundwatch.datasets.recordings import ANY_LAYOUT, collect_recordings, find_audio_files
 from soundwatch.datasets.split import assign_split
 from soundwatch.datasets.summary import DatasetReport, DatasetSummary, inspect_dataset, summary
 
 __all__ = [
     "ANOMALY",
+    "ANY_LAYOUT",
     "LAYOUTS",
     "NORMAL",
     "Clip",
@@ -28,7 +30,9 @@ __all__ = [
     "GroundTruth",
     "assign_split",
     "classify",
+    "collect_recordings",
     "discover",
+    "find_audio_files",
     "inspect_dataset",
     "parse_attribute_tokens",
     "parse_dcase2020_eval_name",

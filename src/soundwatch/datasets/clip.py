@@ -58,5 +58,7 @@ class Clip:
             "label": self.label,
             "machine_id": self.machine_id,
         }
+        if self.layout:
+            row["layout"] = self.layout
         row.update({f"attr_{k}": v for k, v in self.attributes.items()})
         return row

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
 from collections.abc import Sequence
@@ -10,6 +11,8 @@ from soundwatch.datasets.clip import ANOMALY, NORMAL, Clip
 from soundwatch.errors import DatasetError
 
 __all__ = ["assign_split"]
+
+log = logging.getLogger(__name__)
 
 
 def _group(clip: Clip) -> tuple[str, str]:
@@ -20,12 +23,16 @@ def assign_split(
     clips: Sequence[Clip],
     test_normal_per_id: int | float | None = None,
     seed: int = 0,
+    train_normals: int | None = None,
 ) -> list[Clip]:
     """Split clips that have no split into train and test, as DCASE 2020 did with MIMII.
 
     Per machine type and machine ID: every anomaly goes to test, so does a random draw
-    of normal clips (by default as many as there are anomalies), the other normal clips
-    go to train, and clips without a label go to test. The draw is made on file names,
+    of normal clips (by default as many as there are anomalies, but never more than half
+    of the normal clips, so training always keeps some), the other normal clips go to
+    train, and clips without a label go to test. ``train_normals`` instead keeps that
+    many normal clips per machine ID for training and tests the rest. The draw is made on
+    file names,
     so the same recording under several SNR folders (MIMII's -6/0/6 dB) lands in the
     same split and the test set never holds a noisier copy of a training clip. Clips
     that already have a split keep it.
@@ -36,13 +43,18 @@ def assign_split(
             (as many as anomalies), an ``int`` count, or a ``float`` in (0, 1) (that
             fraction of the normal recordings).
         seed: Seed of the draw; the same seed gives the same split.
+        train_normals: Normal recordings per machine ID to train on (the others go to
+            test); overrides ``test_normal_per_id``.
 
     Returns:
         New clips in the same order, each with ``split`` set.
 
     Raises:
-        DatasetError: ``test_normal_per_id`` is negative or a fraction outside (0, 1).
+        DatasetError: ``test_normal_per_id`` is negative or a fraction outside (0, 1),
+            or ``train_normals`` is below 1.
     """
+    if train_normals is not None and (isinstance(train_normals, bool) or train_normals < 1):
+        raise DatasetError("--train-normals", f"must be a count >= 1; got {train_normals!r}")
     if isinstance(test_normal_per_id, bool) or (
         test_normal_per_id is not None
         and (
@@ -64,8 +76,13 @@ def assign_split(
             anomalies[_group(clip)].add(clip.file_name)
     test_names: dict[tuple[str, str], set[str]] = {}
     for group, names in normals.items():
-        if test_normal_per_id is None:
-            count = len(anomalies.get(group, ()))
+        if train_normals is not None:
+            if train_normals > len(names):
+                log.warning("%s %s: %d normal recording(s), fewer than --train-normals %d; "
+                            "all of them train", group[0], group[1], len(names), train_normals)
+            count = max(0, len(names) - int(train_normals))
+        elif test_normal_per_id is None:
+            count = min(len(anomalies.get(group, ())), len(names) // 2)
         elif isinstance(test_normal_per_id, float):
             count = round(test_normal_per_id * len(names))
         else:

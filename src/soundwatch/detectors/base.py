@@ -1,11 +1,14 @@
-"""The Detector contract: sklearn-style hyper-parameters, fit/score, JSON + weights save/load."""
+"""The Detector contract: sklearn-style nested params, fit/score/predict, save/load."""
 
 from __future__ import annotations
 
 import abc
+import copy
 import inspect
+import io
 import json
 import logging
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -19,12 +22,14 @@ if TYPE_CHECKING:
     from typing import Self
 
     from soundwatch.datasets.clip import Clip
+    from soundwatch.training.context import RunContext
 
 __all__ = [
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "Detector",
-    "FeatureDetector",
+    "clone",
+    "normalize_scores",
     "read_npz",
     "resolve_labels",
     "write_npz",
@@ -33,12 +38,18 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.json"
-FORMAT_VERSION = 1
-"""Version of the saved-detector layout (config.json + state files)."""
+FORMAT_VERSION = 2
+"""Version of the saved-detector layout (config.json + state files).
+
+1: soundwatch 0.1's one-class-per-detector format; 2: composed detectors (part names and
+their params; scorer arrays under ``scorer/``)."""
 
 
 def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write numeric arrays to an uncompressed ``.npz`` file atomically (no pickles).
+
+    The bytes depend only on the arrays (fixed member times), so the same state gives
+    the same file.
 
     Args:
         path: Destination (``.npz``).
@@ -47,23 +58,97 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
     Raises:
         DetectorError: If an array holds Python objects.
     """
-    clean: dict[str, np.ndarray] = {}
-    for key, value in arrays.items():
-        arr = np.asarray(value)
-        if arr.dtype == object:
-            raise DetectorError(path, f"array {key!r} holds Python objects; refusing to save it")
-        clean[key] = arr
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for key in sorted(arrays):
+            arr = np.asarray(arrays[key])
+            if arr.dtype == object:
+                raise DetectorError(path, f"array {key!r} holds Python objects; refusing to "
+                                    "save it")
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.array(arr, order="C"), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            archive.writestr(info, member.getvalue())
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **clean)
+        handle.write(buffer.getvalue())
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Read every array of a ``.npz`` written by :func:`write_npz` (``allow_pickle=False``)."""
+    """Read every array of a ``.npz`` written by :func:`write_npz` (``allow_pickle=False``).
+
+    Raises:
+        DetectorError: Missing, truncated or corrupted file (one line, file named).
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    except (OSError, ValueError) as exc:
-        raise DetectorError(path, f"cannot read detector state: {exc}") from None
+    except FileNotFoundError:
+        raise DetectorError(path, "state file missing") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DetectorError(path, f"cannot read detector state (truncated or corrupted?): "
+                            f"{reason}") from None
+
+
+def resolve_labels(name: str, clips: Sequence[Clip], labels: np.ndarray | None) -> np.ndarray:
+    """Labels for supervised training: ``labels`` if given, else each ``clip.label``.
+
+    Raises:
+        DetectorError: Wrong length or missing labels.
+    """
+    if labels is None:
+        missing = [c.path for c in clips if c.label is None]
+        if missing:
+            raise DetectorError(missing[0], f"{name} needs labels and this clip has none")
+        labels = np.array([c.label for c in clips])
+    labels = np.asarray(labels).astype(np.int64).reshape(-1)
+    if len(labels) != len(clips):
+        raise DetectorError(name, f"{len(labels)} labels for {len(clips)} clips")
+    return labels
+
+
+def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndarray,
+                     how: str = "zscore") -> np.ndarray:
+    """Scores expressed against a detector's (out-of-fold) training scores.
+
+    Args:
+        scores: Raw scores.
+        train_scores: The normal training clips' scores.
+        how: ``"zscore"``: ``(score - mean) / std`` of the training scores (std floored);
+            ``"percentile"``: 0-100, the share of training scores at or below.
+
+    Returns:
+        float64 normalised scores (higher = more anomalous, as the raw ones).
+    """
+    from soundwatch.decisions import percentile_of
+
+    x = np.asarray(scores, dtype=np.float64).reshape(-1)
+    ref = np.asarray(train_scores, dtype=np.float64).reshape(-1)
+    ref = ref[np.isfinite(ref)]
+    if how == "percentile":
+        return percentile_of(ref, x)
+    if how != "zscore":
+        raise DetectorError("normalize", f"{how!r} is not zscore or percentile")
+    if ref.size == 0:
+        return np.full(x.shape, np.nan)
+    std = float(ref.std())
+    scale = std if std > 1e-12 else max(abs(float(ref.mean())), 1.0) * 1e-6
+    return (x - float(ref.mean())) / scale
+
+
+def clone(detector: Detector) -> Detector:
+    """An unfitted detector with the same hyper-parameters (``sklearn.base.clone`` does this).
+
+    Args:
+        detector: Any detector.
+
+    Returns:
+        A new detector: same class, same registry name, deep-copied parameters.
+    """
+    params = {k: copy.deepcopy(v) for k, v in detector.get_params(deep=False).items()}
+    new = type(detector)(**params)
+    new._preset = getattr(detector, "_preset", None)
+    return new
 
 
 class Detector(abc.ABC):
@@ -71,23 +156,43 @@ class Detector(abc.ABC):
 
     Subclasses declare their hyper-parameters as keyword-only arguments of ``__init__``
     and store each one, unchanged, in an attribute of the same name; ``__init__`` does
-    nothing else. Learned state lives in attributes whose names end with ``_`` and is
-    created by :meth:`fit`. Scores are always "higher = more anomalous".
+    nothing else. Parameters ending in ``_params`` (and ``training``) are dicts of a
+    part's parameters, addressable as ``part__key`` (``scorer__n_neighbors``) by
+    :meth:`get_params` / :meth:`set_params`. Learned state lives in attributes whose
+    names end with ``_`` and is created by :meth:`fit`. Scores are always "higher = more
+    anomalous"; :meth:`fit` also sets ``threshold_`` (the decision threshold) and
+    ``train_scores_`` (out-of-fold scores of the training clips).
 
-    Subclasses implement :meth:`fit`, :meth:`score`, :meth:`score_signals`,
-    :meth:`_save_state` and :meth:`_load_state`, and may override
-    :meth:`validate_params`.
+    Run settings (device, cache folder, checkpoints, progress) are not parameters: they
+    come in a :class:`~soundwatch.training.context.RunContext` given to :meth:`fit` and
+    :meth:`score`.
 
     Class attributes:
-        name: Registry name, set by :func:`soundwatch.detectors.register`.
-        supervised: True when :meth:`fit` needs labelled anomalies.
-        test_params: Small hyper-parameters that make the detector fast enough for unit
-            tests (few epochs, tiny networks); used by the contract test.
+        test_params: Small hyper-parameters that make a detector fast enough for unit
+            tests; set per registered name by :func:`soundwatch.detectors.register`.
     """
 
-    name: ClassVar[str] = ""
-    supervised: ClassVar[bool] = False
-    test_params: ClassVar[dict[str, Any]] = {}
+    _nested: ClassVar[dict[str, str]] = {}
+    """Part prefix -> the dict parameter holding that part's params (``scorer`` ->
+    ``scorer_params``)."""
+
+    # ------------------------------------------------------------------ naming
+    @property
+    def name(self) -> str:
+        """Registry name of the preset this detector came from (``"composed"`` otherwise)."""
+        return getattr(self, "_preset", None) or "composed"
+
+    @property
+    def supervised(self) -> bool:
+        """Whether :meth:`fit` needs labelled anomalies."""
+        return False
+
+    @property
+    def test_params(self) -> dict[str, Any]:
+        """Small settings for unit tests of this preset (see the registry)."""
+        from soundwatch.detectors.registry import preset_test_params
+
+        return preset_test_params(self.name)
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -103,52 +208,78 @@ class Detector(abc.ABC):
     def default_params(cls) -> dict[str, Any]:
         """The ``__init__`` keyword arguments and their default values."""
         sig = inspect.signature(cls.__init__)
-        return {
-            name: sig.parameters[name].default
-            for name in cls._param_names()
-            if sig.parameters[name].default is not inspect.Parameter.empty
-        }
+        return {name: sig.parameters[name].default for name in cls._param_names()}
 
-    def get_params(self) -> dict[str, Any]:
-        """The hyper-parameters: every ``__init__`` keyword argument and its current value."""
-        return {name: getattr(self, name) for name in self._param_names()}
+    def part_params(self, part: str) -> dict[str, Any]:
+        """The effective parameters of one part: its defaults updated by the given ones."""
+        return dict(getattr(self, self._nested[part]) or {})
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The hyper-parameters (scikit-learn's contract).
+
+        Args:
+            deep: Also list each part's parameters as ``part__key``.
+        """
+        out = {name: getattr(self, name) for name in self._param_names()}
+        if deep:
+            for part in self._nested:
+                for key, value in self.part_params(part).items():
+                    out[f"{part}__{key}"] = value
+        return out
+
+    def _route(self, key: str) -> str | None:
+        """The part whose parameters have ``key`` when exactly one does (bare-key shortcut)."""
+        owners = [part for part in self._nested if key in self._accepted(part)]
+        if len(owners) > 1:
+            raise DetectorError(self.name, f"parameter {key!r} is ambiguous: say "
+                                f"{' or '.join(f'{p}__{key}' for p in owners)}")
+        return owners[0] if owners else None
+
+    def _accepted(self, part: str) -> set[str]:
+        """Parameter names the current choice of ``part`` accepts (subclasses override)."""
+        return set(self.part_params(part))
+
+    def _on_part_change(self, part: str, given: Mapping[str, Any]) -> None:  # noqa: B027
+        """Hook: a part was switched by :meth:`set_params` (e.g. reset its params)."""
 
     def set_params(self, **params: Any) -> Self:
         """Change hyper-parameters (before :meth:`fit`).
 
+        Accepts top-level names, ``part__key`` for a part's parameter, and a bare part
+        parameter name when exactly one part has it (``epochs`` -> ``training__epochs``).
+
         Raises:
-            DetectorError: For a name that is not an ``__init__`` argument.
+            DetectorError: Unknown or ambiguous name, or an invalid value.
         """
         names = set(self._param_names())
-        for key, value in params.items():
-            if key not in names:
-                raise DetectorError(self.name or type(self).__name__, f"unknown parameter {key!r}")
+        top = {k: v for k, v in params.items() if k in names}
+        for key, value in top.items():
             setattr(self, key, value)
+        for part, dict_name in self._nested.items():
+            if part in top and dict_name not in top:
+                self._on_part_change(part, params)
+        for key, value in params.items():
+            if key in names:
+                continue
+            part, sep, sub = key.partition("__")
+            if not sep:
+                sub, part = key, self._route(key)  # type: ignore[assignment]
+                if part is None:
+                    raise DetectorError(self.name, f"unknown parameter {key!r}")
+            elif part not in self._nested:
+                raise DetectorError(self.name, f"unknown parameter {key!r}")
+            dict_name = self._nested[part]
+            current = dict(getattr(self, dict_name) or {})
+            current[sub] = value
+            setattr(self, dict_name, current)
         self.validate_params()
         return self
 
+    def __sklearn_clone__(self) -> Detector:
+        return clone(self)
+
     def validate_params(self) -> None:  # noqa: B027 - optional hook, no-op by default
-        """Check hyper-parameter values; raise :class:`DetectorError` for a bad one.
-
-        Called by :func:`create_detector` and at the start of :meth:`fit`.
-        """
-
-    def _check_choice(self, param: str, choices: Sequence[Any]) -> None:
-        value = getattr(self, param)
-        if value not in choices:
-            raise DetectorError(
-                f"{self.name}.{param}", f"{value!r} is not one of {', '.join(map(repr, choices))}"
-            )
-
-    def _check_positive(self, *params: str, allow_zero: bool = False) -> None:
-        for param in params:
-            value = getattr(self, param)
-            ok = value >= 0 if allow_zero else value > 0
-            if not isinstance(value, int | float) or isinstance(value, bool) or not ok:
-                sign = "non-negative" if allow_zero else "positive"
-                raise DetectorError(
-                    f"{self.name}.{param}", f"must be a {sign} number, got {value!r}"
-                )
+        """Check hyper-parameter values; raise :class:`DetectorError` for a bad one."""
 
     # ------------------------------------------------------------------ state
     def fitted_attributes(self) -> dict[str, Any]:
@@ -162,51 +293,76 @@ class Detector(abc.ABC):
 
     def _check_fitted(self) -> None:
         if not self.is_fitted:
-            raise DetectorError(
-                self.name or type(self).__name__, "not fitted: call fit() or load()"
-            )
+            raise DetectorError(self.name, "not fitted: call fit() or load()")
+
+    def _context(self, context: RunContext | None) -> RunContext:
+        from soundwatch.training.context import RunContext
+
+        if context is not None:
+            return context
+        return getattr(self, "_run_context", None) or RunContext()
+
+    def set_context(self, context: RunContext | None) -> Self:
+        """Use ``context`` for later calls that are given none (never saved)."""
+        self._run_context = context
+        return self
 
     # ------------------------------------------------------------------ API
     @abc.abstractmethod
-    def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None) -> Self:
+    def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None,
+            context: RunContext | None = None) -> Self:
         """Learn from training clips.
 
         Args:
             clips: Training clips (normal ones for unsupervised detectors).
             labels: 0/1 per clip for supervised detectors; defaults to ``clip.label``.
+            context: Run settings (device, cache, checkpoints, progress).
 
         Returns:
             ``self``.
         """
 
     @abc.abstractmethod
-    def score(self, clips: Sequence[Clip]) -> np.ndarray:
+    def score(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
         """Anomaly score per clip (float64, higher = more anomalous)."""
 
-    def training_scores(self, clips: Sequence[Clip]) -> np.ndarray:
-        """Scores of the (normal) training clips, as a decision threshold should see them.
-
-        Thresholds such as the DCASE gamma policy are fitted on these. The default is
-        :meth:`score` on the clips (what the DCASE baselines do for networks); detectors
-        whose in-sample scores are biased low (k-NN finds each clip itself) override it
-        with out-of-fold scores.
-
-        Args:
-            clips: The clips the detector was fitted on.
-
-        Returns:
-            One score per clip.
-        """
-        return self.score(clips)
-
     @abc.abstractmethod
-    def score_signals(self, signals: Sequence[np.ndarray], sr: int) -> np.ndarray:
+    def score_signals(self, signals: Sequence[np.ndarray], sr: int,
+                      context: RunContext | None = None) -> np.ndarray:
         """Anomaly score per in-memory mono waveform (float64, higher = more anomalous).
 
         Args:
             signals: 1-D float waveforms.
             sr: Their sample rate in Hz (resampled to the detector's rate if needed).
+            context: Run settings.
         """
+
+    def decision_function(self, clips: Sequence[Clip]) -> np.ndarray:
+        """Same as :meth:`score` (scikit-learn's name)."""
+        return self.score(clips)
+
+    def predict(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
+        """0/1 per clip: 1 (anomalous) when the score exceeds the fitted ``threshold_``."""
+        self._check_fitted()
+        scores = self.score(clips, context)
+        return (np.nan_to_num(scores, nan=-np.inf) > self.threshold_).astype(np.int64)
+
+    def normalized_score(self, clips: Sequence[Clip], how: str = "zscore",
+                         context: RunContext | None = None) -> np.ndarray:
+        """:meth:`score` expressed against the out-of-fold training scores.
+
+        Args:
+            clips: Clips to score.
+            how: ``"zscore"`` or ``"percentile"`` (see :func:`normalize_scores`).
+            context: Run settings.
+        """
+        self._check_fitted()
+        return normalize_scores(self.score(clips, context), self.train_scores_, how)
+
+    def training_scores(self, clips: Sequence[Clip] | None = None) -> np.ndarray:
+        """Out-of-fold scores of the training clips, as computed by :meth:`fit`."""
+        self._check_fitted()
+        return np.asarray(self.train_scores_, dtype=np.float64)
 
     @abc.abstractmethod
     def _save_state(self, directory: Path) -> dict[str, Any]:
@@ -220,7 +376,8 @@ class Detector(abc.ABC):
     def save(self, directory: str | Path) -> Path:
         """Save to a folder: ``config.json`` (name, params, version, metadata) + state files.
 
-        Every file is written atomically; no Python object is pickled.
+        Every file is written atomically; no Python object is pickled; the files hold
+        no machine paths or clock values, so the same fitted detector gives the same bytes.
 
         Args:
             directory: Destination folder (created if missing).
@@ -239,7 +396,8 @@ class Detector(abc.ABC):
         meta = self._save_state(directory)
         config = {
             "name": self.name,
-            "params": self.get_params(),
+            "class": type(self).__name__,
+            "params": self.get_params(deep=False),
             "soundwatch_version": soundwatch.__version__,
             "format_version": FORMAT_VERSION,
             "state": meta,
@@ -250,7 +408,7 @@ class Detector(abc.ABC):
 
     @classmethod
     def load(cls, directory: str | Path) -> Detector:
-        """Load a detector saved by :meth:`save`; the class comes from config.json's name.
+        """Load a detector saved by :meth:`save`.
 
         Args:
             directory: Folder written by :meth:`save`.
@@ -259,11 +417,11 @@ class Detector(abc.ABC):
             The fitted detector.
 
         Raises:
-            DetectorError: Missing or invalid folder, unknown detector name, or (when
-                called on a subclass) a detector of another kind.
+            DetectorError: Missing or invalid folder, a detector saved in another format
+                version, or (when called on a subclass) a detector of another kind; the
+                message names the file.
         """
         import soundwatch
-        from soundwatch.detectors.registry import create_detector
 
         directory = Path(directory)
         path = directory / CONFIG_FILE
@@ -275,16 +433,33 @@ class Detector(abc.ABC):
             raise DetectorError(path, f"cannot read: {exc}") from None
         if not isinstance(config, dict) or "name" not in config:
             raise DetectorError(path, "not a soundwatch detector config (no 'name')")
-        if config.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise DetectorError(path, "saved by a newer soundwatch; upgrade to load it")
-        if config.get("soundwatch_version") != soundwatch.__version__:
-            log.warning(
-                "%s was saved by soundwatch %s (this is %s)",
-                directory,
-                config.get("soundwatch_version"),
-                soundwatch.__version__,
+        version = config.get("format_version", 1)
+        if version != FORMAT_VERSION:
+            newer = isinstance(version, int) and version > FORMAT_VERSION
+            raise DetectorError(
+                path,
+                f"saved in detector format {version} (soundwatch "
+                f"{config.get('soundwatch_version', '?')}); this soundwatch "
+                f"{soundwatch.__version__} reads format {FORMAT_VERSION}: "
+                + ("upgrade soundwatch" if newer else "retrain with `soundwatch train`"),
             )
-        detector = create_detector(config["name"], **config.get("params", {}))
+        if config.get("soundwatch_version") != soundwatch.__version__:
+            log.warning("%s was saved by soundwatch %s (this is %s)", directory,
+                        config.get("soundwatch_version"), soundwatch.__version__)
+        from soundwatch.detectors.registry import detector_class
+
+        klass = detector_class(config.get("class", ""), path)
+        params = config.get("params")
+        if not isinstance(params, dict):
+            raise DetectorError(path, "'params' is not a mapping")
+        try:
+            detector = klass(**params)
+            detector._preset = str(config["name"])
+            detector.validate_params()
+        except TypeError as exc:
+            raise DetectorError(path, f"bad parameters: {exc}") from None
+        except DetectorError as exc:
+            raise DetectorError(path, f"invalid detector: {exc}") from None
         if cls is not Detector and not isinstance(detector, cls):
             raise DetectorError(path, f"holds a {config['name']!r} detector, not a {cls.__name__}")
         detector._load_state(directory, config.get("state") or {})
@@ -293,120 +468,8 @@ class Detector(abc.ABC):
     def __repr__(self) -> str:
         defaults = self.default_params()
         changed = {
-            k: v for k, v in self.get_params().items() if k not in defaults or defaults[k] != v
+            k: v for k, v in self.get_params(deep=False).items()
+            if k not in defaults or defaults[k] != v
         }
         inner = ", ".join(f"{k}={v!r}" for k, v in changed.items())
         return f"{type(self).__name__}({inner})"
-
-
-def resolve_labels(name: str, clips: Sequence[Clip], labels: np.ndarray | None) -> np.ndarray:
-    """Labels for supervised training: ``labels`` if given, else each ``clip.label``.
-
-    Raises:
-        DetectorError: Wrong length, unknown labels, or a single class.
-    """
-    if labels is None:
-        missing = [c.path for c in clips if c.label is None]
-        if missing:
-            raise DetectorError(missing[0], f"{name} needs labels and this clip has none")
-        labels = np.array([c.label for c in clips])
-    labels = np.asarray(labels).astype(np.int64).reshape(-1)
-    if len(labels) != len(clips):
-        raise DetectorError(name, f"{len(labels)} labels for {len(clips)} clips")
-    return labels
-
-
-class FeatureDetector(Detector):
-    """A detector that works on the features of one front-end (chosen by name).
-
-    Subclasses declare ``frontend: str``, ``frontend_params: dict | None`` and
-    ``cache_dir: str | None`` among their ``__init__`` parameters and implement
-    :meth:`_fit_features` and :meth:`_score_features`; this class turns clips (with the
-    optional feature cache) or in-memory signals into features and checks the results.
-    """
-
-    frontend: str
-    frontend_params: dict[str, Any] | None
-    cache_dir: str | None
-
-    def make_frontend(self) -> Any:
-        """The front-end these parameters describe (built once, then reused)."""
-        from soundwatch.features import create_frontend
-
-        key = (self.frontend, json.dumps(self.frontend_params or {}, sort_keys=True, default=str))
-        cached = getattr(self, "_frontend_cache", None)
-        if cached is None or cached[0] != key:
-            fe = create_frontend(self.frontend, **(self.frontend_params or {}))
-            fe.eval()
-            self._frontend_cache = (key, fe)
-        return self._frontend_cache[1]
-
-    def _feature_device(self) -> str:
-        return "cpu"
-
-    def clip_features(self, clips: Sequence[Clip], progress: bool = False) -> list[np.ndarray]:
-        """Features of each clip (read-only memmaps when ``cache_dir`` is set)."""
-        from soundwatch.features import FeatureCache, extract
-
-        fe = self.make_frontend().to(self._feature_device())
-        cache = FeatureCache(Path(self.cache_dir)) if self.cache_dir else None
-        return extract(list(clips), fe, cache=cache, sr=fe.sr, progress=progress)
-
-    def signal_features(self, signals: Sequence[np.ndarray], sr: int) -> list[np.ndarray]:
-        """Features of in-memory waveforms (resampled to the front-end's rate; no cache)."""
-        from soundwatch.audio import resample
-        from soundwatch.features import featurize_signal
-
-        fe = self.make_frontend().to(self._feature_device())
-        out = []
-        for signal in signals:
-            x = np.asarray(signal, dtype=np.float32).reshape(-1)
-            if sr != fe.sr:
-                x = resample(x, sr, fe.sr).astype(np.float32)
-            out.append(featurize_signal(x, fe))
-        return out
-
-    def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None) -> Self:
-        """Extract features and learn from them (see :meth:`Detector.fit`)."""
-        self.validate_params()
-        clips = list(clips)
-        if not clips:
-            raise DetectorError(self.name, "no training clips")
-        y = resolve_labels(self.name, clips, labels) if self.supervised else labels
-        feats = self.clip_features(clips, progress=bool(getattr(self, "progress", False)))
-        self._fit_features(feats, clips, y)
-        return self
-
-    def score(self, clips: Sequence[Clip]) -> np.ndarray:
-        """Anomaly score per clip (float64, higher = more anomalous)."""
-        self._check_fitted()
-        clips = list(clips)
-        if not clips:
-            return np.zeros(0, dtype=np.float64)
-        return self._checked(self._score_features(self.clip_features(clips)), len(clips))
-
-    def score_signals(self, signals: Sequence[np.ndarray], sr: int) -> np.ndarray:
-        """Anomaly score per in-memory waveform (float64, higher = more anomalous)."""
-        self._check_fitted()
-        if len(signals) == 0:
-            return np.zeros(0, dtype=np.float64)
-        return self._checked(self._score_features(self.signal_features(signals, sr)), len(signals))
-
-    def _checked(self, scores: np.ndarray, n: int) -> np.ndarray:
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if len(scores) != n:
-            raise DetectorError(self.name, f"internal error: {len(scores)} scores for {n} inputs")
-        bad = int(np.sum(~np.isfinite(scores)))
-        if bad:
-            log.warning("%s: %d of %d scores are not finite", self.name, bad, n)
-        return scores
-
-    @abc.abstractmethod
-    def _fit_features(
-        self, feats: list[np.ndarray], clips: list[Clip], labels: np.ndarray | None
-    ) -> None:
-        """Learn from one feature array per training clip."""
-
-    @abc.abstractmethod
-    def _score_features(self, feats: list[np.ndarray]) -> np.ndarray:
-        """One score per feature array (higher = more anomalous)."""

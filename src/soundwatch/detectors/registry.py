@@ -1,126 +1,90 @@
-"""The detector registry: ``@register(name)``, ``create_detector``, ``list_detectors``."""
+"""The detector registry: timm-style preset entry functions that return composed detectors."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
-import pkgutil
 from collections.abc import Callable
-from importlib import metadata
-from typing import TYPE_CHECKING, Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from soundwatch.errors import DetectorError
+from soundwatch.registry import Registry
 
 if TYPE_CHECKING:
     from soundwatch.detectors.base import Detector
 
 __all__ = [
+    "DETECTORS",
     "create_detector",
     "describe_detectors",
+    "detector_class",
     "get_detector_class",
     "list_detectors",
+    "preset_test_params",
     "register",
+    "register_detector",
 ]
 
 log = logging.getLogger(__name__)
 
-ENTRY_POINT_GROUP = "soundwatch.detectors"
-"""Third-party packages can add detectors through this entry-point group."""
-
-# Modules of soundwatch.detectors that hold no detector (never imported by discovery).
-_NOT_DETECTOR_MODULES = {"base", "registry"}
-
-_REGISTRY: dict[str, Callable[..., Detector]] = {}
-_discovered = False
-
-T = TypeVar("T")
+DETECTORS: Registry[Callable[..., Detector]] = Registry(
+    "detector",
+    modules=("soundwatch.detectors.presets",),
+    error=DetectorError,
+)
+"""Registered detector presets (entry-point group ``soundwatch.detectors`` for plugins)."""
 
 
-def register(name: str) -> Callable[[T], T]:
-    """Class (or factory) decorator that makes a detector available by name.
+def register_detector(
+    name: str, *, test_params: dict[str, Any] | None = None
+) -> Callable[[Callable[..., Detector]], Callable[..., Detector]]:
+    """Decorator registering a preset: an entry function ``(**overrides) -> Detector``.
 
-    The first line of the class docstring becomes its one-line description. On a
-    class, the decorator also sets ``cls.name = name`` (used by ``save``/``load``).
+    The entry function returns a detector with the preset's values; ``create_detector``
+    then applies the caller's overrides with ``set_params`` (``part__key`` or a bare key
+    that one part owns). The first docstring line is the preset's description.
 
     Args:
-        name: Registry name (``"ae"``, ``"gmm"``...); lower case, ``-`` allowed.
-
-    Returns:
-        The decorator, which returns its argument unchanged.
-
-    Raises:
-        DetectorError: If another object is already registered under ``name``.
+        name: Registry name (lower case, ``-`` allowed).
+        test_params: Small overrides that make the preset fast enough for unit tests.
     """
 
-    def decorator(obj: T) -> T:
-        previous = _REGISTRY.get(name)
-        if previous is not None and previous is not obj:
-            same = getattr(previous, "__qualname__", None) == getattr(obj, "__qualname__", None)
-            same = same and getattr(previous, "__module__", None) == getattr(
-                obj, "__module__", None
-            )
-            if not same:  # re-importing the same module (reload) is fine
-                raise DetectorError(name, f"detector name already registered by {previous!r}")
-        if inspect.isclass(obj):
-            obj.name = name  # type: ignore[attr-defined]
-        _REGISTRY[name] = obj  # type: ignore[assignment]
-        return obj
+    def decorator(fn: Callable[..., Detector]) -> Callable[..., Detector]:
+        fn.test_params = dict(test_params or {})  # type: ignore[attr-defined]
+        return DETECTORS.register(name)(fn)
 
     return decorator
 
 
-def _discover() -> None:
-    """Import every detector module of soundwatch.detectors and the entry-point plugins once."""
-    global _discovered
-    if _discovered:
-        return
-    _discovered = True
-    import soundwatch.detectors as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.ispkg or info.name in _NOT_DETECTOR_MODULES or info.name.startswith("_"):
-            continue
-        importlib.import_module(f"{package.__name__}.{info.name}")
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            entry.load()
-        except Exception as exc:  # a broken plugin must not break the built-in detectors
-            log.warning("detector plugin %s failed to load: %s", entry.name, exc)
+register = register_detector
+"""Alias of :func:`register_detector`."""
 
 
 def get_detector_class(name: str) -> Callable[..., Detector]:
-    """The class (or factory) registered under ``name``.
+    """The entry function registered under ``name`` (with its ``test_params``).
 
     Raises:
         DetectorError: If no detector has that name.
     """
-    _discover()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY)) or "none"
-        raise DetectorError(name, f"unknown detector (known: {known})") from None
+    return DETECTORS.get(name)
 
 
-def _accepted_params(factory: Callable[..., Any]) -> tuple[set[str], bool]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    sig = inspect.signature(target)
-    names = {
-        p.name
-        for p in sig.parameters.values()
-        if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    return names, var_kw
+def preset_test_params(name: str) -> dict[str, Any]:
+    """The preset's small unit-test settings (empty for an unknown name)."""
+    if name not in DETECTORS:
+        return {}
+    return dict(getattr(DETECTORS.get(name), "test_params", {}))
 
 
 def create_detector(name: str, **params: Any) -> Detector:
-    """Create a detector by registry name with the given hyper-parameters.
+    """Create a detector by preset name, with hyper-parameter overrides.
 
     Args:
         name: Registry name (see :func:`list_detectors`).
-        **params: Keyword hyper-parameters of the detector's ``__init__``.
+        **params: Overrides: top-level detector parameters, ``part__key`` (e.g.
+            ``scorer__n_neighbors=3``) or a bare key one part owns (``epochs=5``). A
+            part's params dict (``scorer_params={...}``) updates the preset's, unless
+            the same call switches that part (``scorer="gmm"``).
 
     Returns:
         An unfitted detector.
@@ -128,35 +92,46 @@ def create_detector(name: str, **params: Any) -> Detector:
     Raises:
         DetectorError: Unknown name, unknown parameter or invalid parameter value.
     """
-    factory = get_detector_class(name)
-    accepted, var_kw = _accepted_params(factory)
-    unknown = sorted(set(params) - accepted)
-    if unknown and not var_kw:
-        raise DetectorError(
-            name,
-            f"unknown parameter(s) {', '.join(unknown)} (accepted: {', '.join(sorted(accepted))})",
-        )
-    try:
-        detector = factory(**params)
-    except TypeError as exc:
-        raise DetectorError(name, f"bad parameters: {exc}") from None
-    validate = getattr(detector, "validate_params", None)
-    if callable(validate):
-        validate()
+    detector = DETECTORS.get(name)()
+    detector._preset = name
+    params = dict(params)
+    for part, dict_name in detector._nested.items():
+        # a part's params dict refines the preset's (unless the part itself is switched)
+        if isinstance(params.get(dict_name), dict) and part not in params:
+            params[dict_name] = {**(getattr(detector, dict_name) or {}), **params[dict_name]}
+    if params:
+        detector.set_params(**params)
+    else:
+        detector.validate_params()
     return detector
 
 
 def list_detectors() -> list[str]:
     """Sorted names of every registered detector (built-in and plugins)."""
-    _discover()
-    return sorted(_REGISTRY)
+    return DETECTORS.names()
 
 
 def describe_detectors() -> dict[str, str]:
     """Map each registered detector name to the first line of its docstring."""
-    _discover()
-    out: dict[str, str] = {}
-    for name in sorted(_REGISTRY):
-        doc = inspect.getdoc(_REGISTRY[name]) or ""
-        out[name] = doc.strip().splitlines()[0] if doc.strip() else ""
-    return out
+    return DETECTORS.describe()
+
+
+def detector_class(class_name: str, where: str | Path) -> type[Detector]:
+    """The detector class a saved ``config.json`` names (``ComposedDetector``...).
+
+    Raises:
+        DetectorError: Unknown class name (the file is named).
+    """
+    from soundwatch.detectors.composed import ComposedDetector
+
+    classes: dict[str, type[Detector]] = {"ComposedDetector": ComposedDetector}
+    try:
+        from soundwatch.detectors.ensemble import EnsembleDetector
+
+        classes["EnsembleDetector"] = EnsembleDetector
+    except ImportError:  # pragma: no cover - the ensemble module is optional
+        pass
+    if class_name not in classes:
+        raise DetectorError(where, f"unknown detector class {class_name!r} (known: "
+                            f"{', '.join(sorted(classes))})")
+    return classes[class_name]

@@ -47,14 +47,13 @@ NO_SECTION = ""
 def infer_mode(df: pd.DataFrame) -> str:
     """Pick the evaluation mode a scores table calls for.
 
-    ``dcase2024`` when some rows have a ``source``/``target`` domain (DCASE 2021-2024 layouts),
-    else ``dcase2020`` when rows have a section (machine ID), else ``labelled``.
+    ``dcase2020`` for DCASE 2020 / MIMII data (see :func:`soundwatch.scores.table_mode`),
+    ``dcase2024`` when some rows have a ``source``/``target`` domain (DCASE 2021-2024
+    layouts), else ``dcase2020`` when rows have a section (machine ID), else ``labelled``.
     """
-    if df["domain"].isin(list(_DOMAIN_CODE)).any():
-        return "dcase2024"
-    if df["section"].notna().any():
-        return "dcase2020"
-    return "labelled"
+    from soundwatch.scores import table_mode
+
+    return table_mode(df)
 
 
 def evaluable_rows(df: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +122,9 @@ def threshold_free_metrics(group: Group, mode: str, warn: bool = False) -> dict[
     """The AUC-type metrics of one group in a mode.
 
     ``dcase2024``: ``auc_source`` over the source-domain normal clips and ALL anomalous clips
-    of the section, ``auc_target`` likewise, ``pauc`` over every clip of the section.
+    of the section, ``auc_target`` likewise, ``pauc`` over every clip of the section (the
+    official one), and ``pauc_source``/``pauc_target`` over the same clips as the AUCs
+    (reported per domain, not part of the official score).
     ``dcase2020``/``labelled``: ``auc`` and ``pauc`` over every clip.
     """
     y, s, d = group.y, group.score, group.domain
@@ -134,6 +135,9 @@ def threshold_free_metrics(group: Group, mode: str, warn: bool = False) -> dict[
             out[f"auc_{name}"] = _nan_warn(roc_auc(y[keep], s[keep]), f"AUC ({name})", group,
                                            warn)
         out["pauc"] = _nan_warn(partial_auc(y, s), "pAUC", group, warn)
+        for name, code in _DOMAIN_CODE.items():  # per domain, as the AUCs (not in the score)
+            keep = (d == code) | (y == 1)
+            out[f"pauc_{name}"] = partial_auc(y[keep], s[keep])
         return out
     return {"auc": _nan_warn(roc_auc(y, s), "AUC", group, warn),
             "pauc": _nan_warn(partial_auc(y, s), "pAUC", group, warn)}

@@ -28,7 +28,8 @@ from soundwatch.evaluation.thresholds import (
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["EvaluationResult", "evaluate_scores", "evaluate_run", "MODE_CHOICES"]
+__all__ = ["EvaluationResult", "evaluate_scores", "evaluate_run", "find_scores_dir",
+           "MODE_CHOICES"]
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +315,53 @@ def _write_results_csv(results: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def find_scores_dir(
+    run_dir: str | os.PathLike[str], scores: str | os.PathLike[str] | None = None
+) -> tuple[Path, Path]:
+    """The run folder and the scores folder to evaluate.
+
+    Args:
+        run_dir: A run folder, or a scoring folder (``RUN/scores/<name>``) itself.
+        scores: A scoring folder, its ``scores.csv``, or a scoring's name under
+            ``RUN/scores/``; default the newest finished scoring
+            (:meth:`soundwatch.runs.Run.scorings`).
+
+    Returns:
+        ``(run_root, scores_dir)``.
+
+    Raises:
+        EvaluationError: The run folder or the scores are missing.
+    """
+    import json
+
+    from soundwatch.runs import Run
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise EvaluationError(run, "run folder not found")
+    if scores is None and (run / "scores.csv").is_file() and not (run / "config.yaml").is_file():
+        scores, run = run, (run.parent.parent if (run.parent.parent / "config.yaml").is_file()
+                            else run)
+    if scores is not None:
+        folder = Path(scores)
+        if not folder.exists() and (run / "scores" / folder).exists():
+            folder = run / "scores" / folder
+        if folder.is_file():
+            folder = folder.parent
+        if not (folder / "scores.csv").is_file():
+            raise EvaluationError(folder / "scores.csv", "scores table not found")
+        return run, folder
+    info: dict[str, Any] = {}
+    with contextlib.suppress(OSError, ValueError):
+        loaded = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        info = loaded if isinstance(loaded, dict) else {}
+    latest = Run(run, info).latest_scores_dir
+    if latest is None:
+        raise EvaluationError(run / "scores" / "<name>" / "scores.csv",
+                              "scores table not found (run `soundwatch score` first)")
+    return run, latest
+
+
 def evaluate_run(
     run_dir: str | os.PathLike[str],
     ground_truth: str | os.PathLike[str] | None = None,
@@ -324,23 +372,33 @@ def evaluate_run(
     seed: int = 0,
     plots: bool = True,
     report: bool = True,
+    scores: str | os.PathLike[str] | None = None,
+    explain: int = 5,
 ) -> EvaluationResult:
-    """Evaluate a run folder and write metrics.json, results.csv, plots/, report.html.
+    """Evaluate one scoring of a run: metrics.json, results.csv, plots/, report.html.
 
-    Reads ``RUN/scores/scores.csv`` (and ``RUN/scores/train_scores.csv`` for the gamma and
-    contamination thresholds), writes the DCASE decision files
-    (``decision_result_<machine>_section_<XX>_test.csv``) into ``RUN/scores/``.
+    Reads the scoring's ``scores.csv`` (default: the run's newest scoring, see
+    :func:`find_scores_dir`) and ``RUN/scores/train_scores.csv`` (for the gamma and
+    contamination thresholds and the score distributions), and writes everything
+    into the scoring's own folder, so evaluating one scoring never overwrites another's
+    results: the DCASE decision files (``decision_result_<machine>_section_<XX>_test.csv``,
+    ``decision_result_<machine>_id_<XX>.csv`` in DCASE 2020 mode), ``metrics.json``,
+    ``results.csv``, ``plots/``, ``explain/`` and the machine-centric ``report.html``. A run
+    scored by an older version (``RUN/scores/scores.csv``) gets them in ``RUN`` as before.
 
     Args:
-        run_dir: The run folder.
+        run_dir: The run folder (or a scoring folder).
         ground_truth: Folder of DCASE ground-truth CSVs.
         threshold: ``gamma[:Q]`` (default), ``best-f1``, ``fixed:VALUE``, ``contamination:Q``.
         ci: Add bootstrap 95 % confidence intervals.
-        mode: ``auto``, ``dcase2024``, ``dcase2020`` or ``labelled``.
+        mode: ``auto`` (from the data), ``dcase2024``, ``dcase2020`` or ``labelled``.
         n_boot: Bootstrap replicates.
         seed: Bootstrap seed.
         plots: Draw the PNG plots.
         report: Write report.html.
+        scores: The scoring to evaluate (folder, its ``scores.csv`` or its name).
+        explain: Explanation images for up to this many flagged clips per machine in the
+            report (0: none); needs the run's detectors and the audio.
 
     Returns:
         The :class:`EvaluationResult`, ``paths`` filled.
@@ -351,15 +409,14 @@ def evaluate_run(
     """
     from soundwatch.scores import read_scores_table, write_dcase_decisions
 
-    run = Path(run_dir)
-    if not run.is_dir():
-        raise EvaluationError(run, "run folder not found")
-    scores_path = run / "scores" / "scores.csv"
+    run, scores_dir = find_scores_dir(run_dir, scores)
+    legacy = scores_dir.resolve() == (run / "scores").resolve()
+    out_dir = run if legacy else scores_dir
+    scores_path = scores_dir / "scores.csv"
     train_path = run / "scores" / "train_scores.csv"
     spec = parse_threshold(threshold)
-    if not scores_path.is_file():
-        raise EvaluationError(scores_path, "scores table not found (run `soundwatch score` first)")
-    scores = read_scores_table(scores_path)
+    _check_recorded(run, scores_path, train_path)
+    table = read_scores_table(scores_path)
     train = None
     if spec.needs_train_scores:
         if not train_path.is_file():
@@ -368,27 +425,73 @@ def evaluate_run(
         train = read_scores_table(train_path)
     elif train_path.is_file():
         train = read_scores_table(train_path)
-    result = evaluate_scores(scores, train, ground_truth=ground_truth, threshold=threshold,
+    started = time.perf_counter()
+    result = evaluate_scores(table, train, ground_truth=ground_truth, threshold=threshold,
                              ci=ci, mode=mode, n_boot=n_boot, seed=seed)
-    paths: dict[str, Any] = {}
-    paths["decisions"] = write_dcase_decisions(result.scores, run / "scores")
-    paths["results"] = _write_results_csv(result.results, run / "results.csv")
+    paths: dict[str, Any] = {"scores_dir": scores_dir}
+    known = result.scores
+    if "layout" in known:
+        known = known[known["layout"] != "any"]
+    paths["decisions"] = (write_dcase_decisions(known, scores_dir, mode=result.mode)
+                          if len(known) else [])
+    paths["results"] = _write_results_csv(result.results, out_dir / "results.csv")
     labelled = result.scores[result.scores["label"].notna()]
     if plots and not labelled.empty:
         from soundwatch.evaluation.plots import make_plots
 
-        paths["plots"] = make_plots(labelled, result.mode, run / "plots", result.machines,
+        paths["plots"] = make_plots(labelled, result.mode, out_dir / "plots", result.machines,
                                     result.metrics.get("confusion"), result.thresholds)
     result.metrics["files"] = {k: v for k, v in _json_paths(paths, run).items()}
-    paths["metrics"] = run / "metrics.json"
+    paths["metrics"] = out_dir / "metrics.json"
     write_json(paths["metrics"], result.metrics)
     if report:
         from soundwatch.evaluation.report import write_report
 
-        paths["report"] = write_report(run, result, paths.get("plots"))
+        paths["report"] = write_report(run, result, paths.get("plots"), scores_dir=scores_dir,
+                                       out_dir=out_dir, train=train, explain=explain)
     result.paths = paths
-    log.info("evaluated %s: %s official score %.4f", run, result.mode, result.official_score)
+    _record_evaluation(run, scores_dir, result, time.perf_counter() - started)
+    log.info("evaluated %s: %s official score %.4f", scores_dir, result.mode,
+             result.official_score)
     return result
+
+
+def _record_evaluation(run: Path, scores_dir: Path, result: EvaluationResult,
+                       seconds: float) -> None:
+    """Record the evaluation in ``run.json`` (``evaluate/<scoring>`` step) when it is a run."""
+    from soundwatch.errors import SoundwatchError
+    from soundwatch.runs import Run
+
+    try:
+        opened = Run.open(run, need_detector=False)
+    except SoundwatchError:
+        return
+    try:
+        name = str(scores_dir.resolve().relative_to((run / "scores").resolve())) or "."
+    except ValueError:
+        name = str(scores_dir.resolve())
+    try:
+        opened.record_step(f"evaluate/{name}", seconds, mode=result.mode,
+                           threshold=str(result.thresholds.spec),
+                           official_score=_json_num(result.official_score))
+    except SoundwatchError as exc:  # e.g. another command holds the run's lock
+        log.warning("evaluation not recorded in run.json: %s", exc)
+    finally:
+        if hasattr(opened, "close"):
+            opened.close()
+
+
+def _check_recorded(run: Path, *paths: Path) -> None:
+    """Refuse scores tables that changed or were cut since the run recorded them."""
+    from soundwatch.errors import SoundwatchError
+    from soundwatch.runs import Run
+
+    try:
+        opened = Run.open(run, need_detector=False)
+    except SoundwatchError:  # not a run folder (a bare scores folder): nothing recorded
+        return
+    for path in paths:
+        opened.check_output(path)
 
 
 def _json_paths(paths: dict[str, Any], run: Path) -> dict[str, Any]:

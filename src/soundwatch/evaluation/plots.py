@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from soundwatch.atomic import atomic_path
+from soundwatch.errors import printable
 from soundwatch.evaluation.dcase import METRIC_COLUMNS, iter_groups
 from soundwatch.evaluation.metrics import roc_auc, roc_curve
 
@@ -77,7 +78,7 @@ def plot_roc(df: pd.DataFrame, machine: str, mode: str, path: str | os.PathLike[
     ax.set_ylim(0, 1.01)
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
-    ax.set_title(f"ROC: {machine}")
+    ax.set_title(f"ROC: {printable(machine)}")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
     return _save(fig, Path(path))
@@ -110,7 +111,7 @@ def plot_histograms(
                        label=f"threshold{sec_txt} ({thresholds.spec})")
     ax.set_xlabel("anomaly score (higher = more anomalous)")
     ax.set_ylabel("clips")
-    ax.set_title(f"Scores: {machine}")
+    ax.set_title(f"Scores: {printable(machine)}")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     return _save(fig, Path(path))
@@ -135,7 +136,7 @@ def plot_confusion(confusions: dict[str, list[list[int]]], path: str | os.PathLi
         ax.set_yticks([0, 1], ["normal", "anomaly"])
         ax.set_xlabel("decision")
         ax.set_ylabel("true")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(printable(name), fontsize=9)
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -144,7 +145,7 @@ def plot_metric_bars(machine_table: pd.DataFrame, mode: str, path: str | os.Path
                      ) -> Path:
     """Bar chart of the AUC-type metrics per machine type (mean over its sections)."""
     cols = METRIC_COLUMNS[mode]
-    names = list(machine_table["machine"])
+    names = [printable(str(m)) for m in machine_table["machine"]]
     fig = _figure(max(4.0, 1.1 * len(names) + 2), 3.6)
     ax = fig.add_subplot()
     x = np.arange(len(names))

@@ -39,6 +39,11 @@ border-radius:4px}
 figure{display:inline-block;margin:.5em;vertical-align:top}
 figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555;text-align:center}
+figure.wide{display:block}
+.grid{display:flex;flex-wrap:wrap;gap:.5em}figure.half{flex:1 1 46%;margin:0;max-width:49%}
+details{margin:.4em 0}summary{cursor:pointer;color:#0645ad}
+.bad{color:#b00020;font-weight:bold}.ok{color:#1b7f3b;font-weight:bold}
+section{margin-top:1.2em}h3{font-size:1.05em;margin-top:1em}
 """
 
 _PRETTY = {
@@ -172,14 +177,259 @@ def _figures(plots: dict[str, Any] | None) -> str:
     return "\n".join(parts)
 
 
+def _machine_plots(
+    result: EvaluationResult, run: Path, out_dir: Path, train: pd.DataFrame | None
+) -> dict[str, dict[str, Path]]:
+    """Per machine: score distribution against training, and the training curve."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from soundwatch.atomic import atomic_path
+
+    out: dict[str, dict[str, Path]] = {}
+    folder = out_dir / "plots"
+    for machine, part in result.scores.groupby("machine", sort=True):
+        machine = str(machine)
+        mine: dict[str, Path] = {}
+        fig = Figure(figsize=(6.4, 2.8), dpi=90)
+        ax = fig.subplots()
+        scored = part["score"].to_numpy(dtype=float)
+        ref = None
+        if train is not None and not train.empty:
+            ref = train.loc[train["machine"].astype(str) == machine, "score"].to_numpy(float)
+        pool = scored if ref is None or ref.size == 0 else np.r_[scored, ref]
+        bins = np.histogram_bin_edges(pool, bins=30)
+        if ref is not None and ref.size:
+            ax.hist(ref, bins=bins, alpha=0.5, color="tab:green", density=True,
+                    label=f"training (normal, {ref.size})")
+        ax.hist(scored, bins=bins, alpha=0.5, color="tab:blue", density=True,
+                label=f"scored ({scored.size})")
+        thr = part["threshold"].dropna().unique() if "threshold" in part else []
+        for i, value in enumerate(sorted(float(v) for v in thr)[:4]):
+            ax.axvline(value, color="tab:red", ls="--", lw=1,
+                       label="threshold" if i == 0 else None)
+        ax.set_xlabel("anomaly score")
+        ax.set_ylabel("density")
+        ax.set_title(f"{machine}: scores against training", fontsize=10)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = folder / f"distribution_{machine}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+        mine["distribution"] = path
+        curve = _training_curve(run / "train_log" / f"{machine}.csv", folder, machine)
+        if curve is not None:
+            mine["training"] = curve
+        out[machine] = mine
+    return out
+
+
+def _training_curve(csv: Path, folder: Path, machine: str) -> Path | None:
+    """Plot ``train_log/<machine>.csv`` (loss columns against epoch), if there is one."""
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+    from soundwatch.atomic import atomic_path
+
+    if not csv.is_file():
+        return None
+    try:
+        log_df = pd.read_csv(csv)
+    except (OSError, ValueError, pd.errors.ParserError):
+        log.warning("%s: unreadable training log, left out of the report", csv)
+        return None
+    if log_df.empty:
+        return None
+    x = log_df["epoch"] if "epoch" in log_df else pd.Series(range(len(log_df)))
+    numeric = [c for c in log_df.columns if c not in ("epoch", "step")
+               and pd.api.types.is_numeric_dtype(log_df[c])]
+    cols = [c for c in numeric if "loss" in c.lower()] or numeric[:3]
+    if not cols:
+        return None
+    fig = Figure(figsize=(6.4, 2.8), dpi=90)
+    ax = fig.subplots()
+    for c in cols:
+        ax.plot(x, log_df[c], marker="o", ms=2, lw=1, label=c)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(f"{machine}: training curve", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = folder / f"training_{machine}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+def _timelines(run: Path) -> dict[str, list[dict[str, Any]]]:
+    """Long-recording results of the run (``scores/*/<stem>_events.json``) by machine."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted((run / "scores").glob("*/*_events.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        png = path.with_name(path.name[: -len("_events.json")] + "_windows.png")
+        data["png"] = png if png.is_file() else None
+        data["folder"] = path.parent.name
+        out.setdefault(str(data.get("machine", "")), []).append(data)
+    return out
+
+
+def _flagged_explanations(run: Path, result: EvaluationResult, scores_dir: Path | None,
+                          explain: int) -> dict[tuple[str, str], Path]:
+    """(machine, clip path) -> explanation PNG of the top flagged clips (made if missing)."""
+    from soundwatch.explain import explain_flagged, explanation_path
+
+    if scores_dir is None:
+        return {}
+    folder = scores_dir / "explain"
+    if explain > 0:
+        try:
+            from soundwatch.runs import Run
+
+            explain_flagged(Run.open(run), result.scores, folder, limit=explain)
+        except Exception as exc:  # noqa: BLE001 - the report never fails on explanations
+            log.warning("explanations left out of the report: %s", exc)
+    found: dict[tuple[str, str], Path] = {}
+    flagged = result.scores[result.scores["decision"] == 1]
+    for machine, clip in zip(flagged["machine"], flagged["path"], strict=True):
+        png = explanation_path(folder, str(machine), str(clip))
+        if png.is_file():
+            found[(str(machine), str(clip))] = png
+    return found
+
+
+def _pct(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{float(value):.1f}"
+
+
+def _label_text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "unknown"
+    return "anomalous" if float(value) == 1.0 else "normal"
+
+
+def _machines_html(
+    result: EvaluationResult, images: dict[str, dict[str, Path]],
+    explanations: dict[tuple[str, str], Path], timelines: dict[str, list[dict[str, Any]]],
+    explain: int,
+) -> tuple[str, str]:
+    """The overview table and one section per machine type."""
+    df = result.scores
+    overview = []
+    sections = []
+    policy = html.escape(str(result.thresholds.spec))
+    for machine, part in df.groupby("machine", sort=True):
+        machine = str(machine)
+        flagged = part[part["decision"] == 1].sort_values("score", ascending=False)
+        n, k = len(part), len(flagged)
+        status = (f'<span class="bad">{k} of {n} flagged</span>' if k
+                  else f'<span class="ok">all {n} normal</span>')
+        thr = sorted({float(v) for v in part["threshold"].dropna()}) if "threshold" in part \
+            else []
+        thr_text = ", ".join(f"{v:.4g}" for v in thr[:6]) + (" ..." if len(thr) > 6 else "")
+        top = flagged.iloc[0] if k else None
+        overview.append(
+            f'<tr><td><a href="#m-{html.escape(machine)}">{html.escape(machine)}</a></td>'
+            f"<td>{status}</td><td>{n}</td><td>{k}</td><td>{thr_text}</td>"
+            f"<td>{html.escape(Path(str(top['path'])).name) if top is not None else ''}</td>"
+            f"<td>{_pct(top.get('percentile')) if top is not None else ''}</td></tr>")
+        body = [f'<section id="m-{html.escape(machine)}">',
+                f"<h2>{html.escape(machine)}: {status}</h2>",
+                f"<p>Threshold ({policy}): <b>{thr_text or 'none'}</b>. A clip is flagged when "
+                "its score is above the threshold; the percentile places its score among "
+                "the normal training clips' scores (100 = above all of them).</p>"]
+        if k:
+            figs = []
+            for rec in flagged.head(max(explain, 0)).to_dict("records"):
+                png = explanations.get((machine, str(rec["path"])))
+                if png is not None:
+                    figs.append(f'<figure class="half">{embed_png(png)}<figcaption>'
+                                f"{html.escape(Path(str(rec['path'])).name)}: where it deviates"
+                                "</figcaption></figure>")
+            if figs:
+                body.append("<h3>Top flagged files: where they deviate</h3><p>Top: the clip's "
+                            "log-mel spectrogram. Middle: how far each frequency band and "
+                            "moment lies from the machine's normal training sound (|z|). "
+                            "Bottom: the detector's score of short windows against the "
+                            "threshold.</p>" + '<div class="grid">' + "\n".join(figs)
+                            + "</div>")
+            rows = []
+            for rec in flagged.head(200).to_dict("records"):
+                rows.append(
+                    f"<tr><td>{html.escape(Path(str(rec['path'])).name)}</td>"
+                    f"<td>{rec['score']:.4g}</td><td>{rec['threshold']:.4g}</td>"
+                    f"<td>{_pct(rec.get('percentile'))}</td>"
+                    f"<td>{_label_text(rec.get('label'))}</td></tr>")
+            head = ("<table><thead><tr><th>file</th><th>score</th><th>threshold</th>"
+                    "<th>percentile</th><th>label</th></tr></thead><tbody>")
+            table_html = head + "".join(rows[:10]) + "</tbody></table>"
+            if len(rows) > 10:
+                table_html += (f"<details><summary>all {k} flagged files</summary>{head}"
+                               + "".join(rows[10:]) + "</tbody></table>"
+                               + (f"<p>... and {k - 200} more.</p>" if k > 200 else "")
+                               + "</details>")
+            body.append("<h3>Flagged files, highest score first</h3>" + table_html)
+        mine = images.get(machine, {})
+        figs = []
+        if "distribution" in mine:
+            figs.append(f'<figure class="half">{embed_png(mine["distribution"])}'
+                        "<figcaption>Score distribution against training</figcaption></figure>")
+        if "training" in mine:
+            figs.append(f'<figure class="half">{embed_png(mine["training"])}'
+                        "<figcaption>Training curve</figcaption></figure>")
+        if figs:
+            body.append('<div class="grid">' + "\n".join(figs) + "</div>")
+        for tl in timelines.get(machine, []):
+            events = tl.get("events") or []
+            rows = "".join(
+                f"<tr><td>{e.get('start_s', 0):.2f}</td><td>{e.get('end_s', 0):.2f}</td>"
+                f"<td>{e.get('peak_s', 0):.2f}</td><td>{e.get('peak_score', 0):.4g}</td></tr>"
+                for e in events[:100])
+            name = html.escape(Path(str(tl.get("file", ""))).name)
+            body.append(f"<h3>Long recording {name} ({len(events)} event(s))</h3>")
+            if tl.get("png"):
+                body.append(f'<figure class="wide">{embed_png(tl["png"])}</figure>')
+            if rows:
+                body.append("<table><thead><tr><th>start (s)</th><th>end (s)</th>"
+                            "<th>peak at (s)</th><th>peak score</th></tr></thead>"
+                            f"<tbody>{rows}</tbody></table>")
+        body.append("</section>")
+        sections.append("\n".join(body))
+    table = ("<table><thead><tr><th>machine</th><th>status</th><th>clips</th><th>flagged</th>"
+             "<th>threshold</th><th>top file</th><th>its percentile</th></tr></thead>"
+             f"<tbody>{''.join(overview)}</tbody></table>")
+    return table, "\n".join(sections)
+
+
 def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
-                 plots: dict[str, Any] | None = None) -> str:
+                 plots: dict[str, Any] | None = None, *,
+                 machine_images: dict[str, dict[str, Path]] | None = None,
+                 explanations: dict[tuple[str, str], Path] | None = None,
+                 scores_dir: str | os.PathLike[str] | None = None, explain: int = 5) -> str:
     """The HTML text of the report of an evaluated run (no external resources).
+
+    Machine-centric: an overview (per machine type: status, flagged clips, threshold),
+    then per machine type the flagged files ranked by score with their explanations,
+    the score distribution against training, long-recording timelines and the training
+    curve; then the DCASE metrics when labels exist, the data, timing and config.
 
     Args:
         run_dir: The run folder (``config.yaml`` and ``run.json`` are read if present).
         result: The evaluation.
         plots: Paths from :func:`soundwatch.evaluation.plots.make_plots` (embedded as base64).
+        machine_images: machine -> ``{"distribution", "training"}`` PNG paths.
+        explanations: ``(machine, clip path)`` -> explanation PNG.
+        scores_dir: The evaluated scoring's folder (named in the page).
+        explain: How many explanations per machine type to show.
     """
     run = Path(run_dir)
     run_info: dict[str, Any] = {}
@@ -193,18 +443,21 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
     config = _read_text(run / "config.yaml")
     official = result.official_score
     spec = result.thresholds.spec
+    labelled = bool(result.scores["label"].notna().any())
+    overview, machines = _machines_html(result, machine_images or {}, explanations or {},
+                                        _timelines(run), explain)
+    flagged = int(result.scores["decision"].sum())
+    where = f" ({html.escape(Path(scores_dir).name)})" if scores_dir is not None else ""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>soundwatch report: {html.escape(run.name)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>soundwatch evaluation: {html.escape(run.name)}</h1>",
-        f'<p class="big">{"Official score" if result.mode == "dcase2024" else "Score"}: '
-        f"{_fmt(official)}</p>",
-        f"<p>Mode: <b>{html.escape(result.mode)}</b>. "
-        f"{html.escape(result.metrics.get('definition', ''))}</p>",
+        f"<h1>soundwatch report: {html.escape(run.name)}{where}</h1>",
+        f'<p class="big">{flagged} of {len(result.scores)} clip(s) flagged as anomalous</p>',
         f"<p>Threshold policy: <b>{html.escape(str(spec))}</b> "
         "(decision = anomaly when score &gt; threshold).</p>",
+        overview,
     ]
     if spec.optimistic:
         parts.append('<div class="warning"><b>Warning:</b> the best-f1 threshold was chosen '
@@ -214,8 +467,18 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
         items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings[:50])
         parts.append(f'<div class="warning"><b>Warnings during evaluation:</b><ul>{items}'
                      "</ul></div>")
-    parts += ["<h2>Results</h2>", _results_html(result.results)]
-    parts += ["<h2>Plots</h2>", _figures(plots)]
+    parts.append(machines)
+    if labelled:
+        name = "Official score" if result.mode == "dcase2024" else "Score"
+        parts += ["<h2>DCASE metrics</h2>",
+                  f'<p class="big">{name}: {_fmt(official)}</p>',
+                  f"<p>Mode: <b>{html.escape(result.mode)}</b>. "
+                  f"{html.escape(result.metrics.get('definition', ''))}</p>",
+                  _results_html(result.results)]
+        parts += ["<h3>Plots</h3>", _figures(plots)]
+    else:
+        parts += ["<h2>DCASE metrics</h2>",
+                  "<p>No labelled clips: no metrics (the decisions above need none).</p>"]
     parts += ["<h2>Data</h2>", _data_summary(result.scores)]
     parts += ["<h2>Timing</h2>", _timing_html(run_info)]
     parts += ["<h2>Skipped files</h2>", _skipped_html(run_info)]
@@ -230,8 +493,26 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
 
 
 def write_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
-                 plots: dict[str, Any] | None = None) -> Path:
-    """Write ``RUN/report.html`` atomically and return its path."""
-    path = Path(run_dir) / "report.html"
-    write_text(path, build_report(run_dir, result, plots))
+                 plots: dict[str, Any] | None = None, *,
+                 scores_dir: str | os.PathLike[str] | None = None,
+                 out_dir: str | os.PathLike[str] | None = None,
+                 train: pd.DataFrame | None = None, explain: int = 5) -> Path:
+    """Write ``report.html`` atomically (into ``out_dir``, default the run) and return its path.
+
+    Draws the per-machine plots and, for the top ``explain`` flagged clips per machine
+    type, the explanation images (:mod:`soundwatch.explain`) it embeds.
+    """
+    run = Path(run_dir)
+    out = Path(out_dir) if out_dir is not None else run
+    images: dict[str, dict[str, Path]] = {}
+    try:
+        images = _machine_plots(result, run, out, train)
+    except (OSError, ValueError) as exc:
+        log.warning("machine plots left out of the report: %s", exc)
+    explanations = _flagged_explanations(
+        run, result, Path(scores_dir) if scores_dir is not None else None, explain)
+    path = out / "report.html"
+    write_text(path, build_report(run, result, plots, machine_images=images,
+                                  explanations=explanations, scores_dir=scores_dir,
+                                  explain=explain))
     return path

@@ -293,10 +293,11 @@ def fit_thresholds(
 
 
 def apply_thresholds(scores: pd.DataFrame, thresholds: Thresholds) -> pd.DataFrame:
-    """A copy of the table with ``decision`` = 1 where ``score > threshold`` of its section."""
+    """A copy of the table with ``threshold`` and ``decision`` (1 where score > threshold)."""
     out = scores.copy()
     sections = _section_key(out)
     thr = np.array([thresholds.values[(str(m), s)]
                     for m, s in zip(out["machine"], sections, strict=True)], dtype=np.float64)
+    out["threshold"] = thr
     out["decision"] = (out["score"].to_numpy(dtype=np.float64) > thr).astype(np.int64)
     return out

@@ -13,13 +13,16 @@ from typing import Any
 
 __all__ = [
     "FEATURE_CODE_VERSION",
+    "FRONTENDS",
     "FeatureCache",
     "FrontEnd",
     "create_frontend",
     "describe_frontends",
     "extract",
     "featurize_signal",
+    "frontend_layout",
     "list_frontends",
+    "register_frontend",
 ]
 
 _WHERE = {
@@ -28,6 +31,9 @@ _WHERE = {
     "create_frontend": "frontends",
     "describe_frontends": "frontends",
     "list_frontends": "frontends",
+    "FRONTENDS": "frontends",
+    "frontend_layout": "frontends",
+    "register_frontend": "frontends",
     "FeatureCache": "cache",
     "extract": "extraction",
     "featurize_signal": "extraction",

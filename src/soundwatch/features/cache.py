@@ -12,16 +12,17 @@ from typing import Any
 
 import numpy as np
 
-from soundwatch.atomic import atomic_path, write_json
-from soundwatch.errors import ConfigError
+from soundwatch.atomic import atomic_path, ensure_writable_dir, remove_leftovers, write_json
+from soundwatch.errors import ConfigError, OutputError
 
-__all__ = ["FeatureCache", "content_hash", "default_cache_dir"]
+__all__ = ["FeatureCache", "content_hash", "default_cache_dir", "fingerprint"]
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _memo: dict[tuple[str, int, int, int, int], str] = {}
 _memo_lock = threading.Lock()
+_prepared: set[str] = set()
 
 
 def default_cache_dir() -> Path:
@@ -32,10 +33,13 @@ def default_cache_dir() -> Path:
 
 
 def content_hash(path: str | os.PathLike[str]) -> str:
-    """blake2b (128-bit) hex digest of a file's bytes.
+    """blake2b (128-bit) hex digest of a file's bytes (all of them).
 
-    Memoised in-process on ``(path, size, mtime_ns, inode, ctime_ns)``, so a file that is
-    rewritten (even with the same size) is hashed again.
+    This is what the feature cache and the score parts are keyed on: a clip whose audio
+    changes gets new features and a new score even when its path, size and modification
+    time stay the same. The whole file is hashed (about 1 ms for a 10 s clip), not
+    a sample of it, so a change anywhere counts. Memoised in-process on ``(path, size,
+    mtime_ns, inode, ctime_ns)``, so a file that is rewritten is hashed again.
 
     Raises:
         OSError: The file cannot be read.
@@ -55,6 +59,18 @@ def content_hash(path: str | os.PathLike[str]) -> str:
     with _memo_lock:
         _memo[key] = value
     return value
+
+
+def fingerprint(path: str | os.PathLike[str]) -> str:
+    """``<size>-<content hash>`` of a file, or ``unreadable-<errno>`` (never raises).
+
+    For job keys (which clips a scoring saw): an unreadable file gets a key too, and the
+    error is reported where the file is loaded.
+    """
+    try:
+        return f"{os.stat(path).st_size}-{content_hash(path)}"
+    except OSError as exc:
+        return f"unreadable-{exc.errno}"
 
 
 class FeatureCache:
@@ -99,7 +115,27 @@ class FeatureCache:
         cache = cls(cache_dir)
         if cache.root.exists() and not cache.root.is_dir():
             raise ConfigError(cache.root, "--cache-dir is not a folder")
+        cache.prepare()
         return cache
+
+    def prepare(self) -> FeatureCache:
+        """Check that the cache folder can be written and remove killed writers' leftovers.
+
+        Done once per folder and process, before any feature is computed, so a cache
+        folder that is a file or read-only fails at once (``error: <folder>: <reason>``).
+
+        Raises:
+            OutputError: The folder cannot be made or written.
+        """
+        key = str(self.root)
+        if key in _prepared:
+            return self
+        if self.root.exists() and not self.root.is_dir():
+            raise OutputError(self.root, "feature cache folder (--cache-dir) is a file")
+        ensure_writable_dir(self.root, "feature cache folder (--cache-dir)")
+        remove_leftovers(self.root)  # only files of dead processes: safe beside live writers
+        _prepared.add(key)
+        return self
 
     # -- keys -----------------------------------------------------------------------
 
@@ -159,7 +195,7 @@ class FeatureCache:
             if not folder.is_dir():
                 continue
             for item in folder.iterdir():
-                if item.suffix in (".npy", ".json") or item.name.endswith(".tmp.npy"):
+                if item.suffix in (".npy", ".json") or ".tmp" in item.name:
                     with contextlib.suppress(OSError):
                         item.unlink()
                         removed += 1

@@ -366,7 +366,11 @@ def resolve(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return kind, {**preset, **params}
     if name in CONFIGS:
         return name, dict(params)
-    names = sorted([*CONFIGS, *PRESETS])
+    from soundwatch.features.frontends import FRONTENDS  # plug-ins: torch is needed anyway
+
+    if name in FRONTENDS:
+        return name, dict(params)
+    names = sorted([*FRONTENDS.names(), *PRESETS])
     raise ConfigError("frontend", f"unknown front-end {name!r}; choose from {', '.join(names)}")
 
 
@@ -377,7 +381,11 @@ def make_config(name: str, **params: Any) -> tuple[str, Any]:
         ConfigError: Unknown name, unknown parameter or invalid value.
     """
     kind, params = resolve(name, params)
-    return kind, _make_config(CONFIGS[kind], kind, params)
+    if kind in CONFIGS:
+        return kind, _make_config(CONFIGS[kind], kind, params)
+    from soundwatch.features.frontends import FRONTENDS
+
+    return kind, _make_config(FRONTENDS.get(kind).config_class, kind, params)
 
 
 def config_hash(kind: str, config: Any) -> str:

@@ -125,7 +125,8 @@ def extract(
         read-only ``np.memmap`` when it came from (or went into) the cache.
 
     Raises:
-        AudioError: A file cannot be loaded (the message names it).
+        AudioError: A file cannot be loaded, or its features are not finite (the
+            message names it).
     """
     if batch_size < 1:
         from soundwatch.errors import ConfigError
@@ -142,6 +143,8 @@ def extract(
     todo = list(range(len(paths)))
     entries: dict[int, Path] = {}
     if cache is not None:
+        if hasattr(cache, "prepare"):
+            cache.prepare()  # a read-only or misplaced cache fails before any work
         _ensure_fd_room(len(paths))
         todo = []
         for i, path in enumerate(paths):
@@ -174,6 +177,7 @@ def extract(
                 out = _run(fe, [w for _, w in items], device)
                 for k, (i, _) in enumerate(items):
                     feats = np.ascontiguousarray(out[k])
+                    _check_finite(paths[i], feats, fe)
                     if cache is not None:
                         feats = cache.put(entries[i], feats, fe)
                     results[i] = feats
@@ -188,8 +192,25 @@ def extract(
     return [r for r in results if r is not None]
 
 
-def featurize_signal(signal: np.ndarray, fe: Any) -> np.ndarray:
-    """Features of one in-memory waveform (at ``fe.sr``), without cache."""
+def featurize_signal(signal: np.ndarray, fe: Any, where: str = "signal") -> np.ndarray:
+    """Features of one in-memory waveform (at ``fe.sr``), without cache.
+
+    Raises:
+        AudioError: The features are not finite (``where`` names the signal).
+    """
     device = _device_of(fe)
-    return _run(fe, [np.asarray(signal, dtype=np.float32)], device)[0]
+    feats = _run(fe, [np.asarray(signal, dtype=np.float32)], device)[0]
+    _check_finite(where, feats, fe)
+    return feats
+
+
+def _check_finite(where: Any, feats: np.ndarray, fe: Any) -> None:
+    """Refuse features with NaN or Inf: finite samples can still overflow a front-end."""
+    finite = np.isfinite(feats)
+    if not finite.all():
+        name = getattr(fe, "name", type(fe).__name__)
+        raise AudioError(
+            where, f"{int((~finite).sum())} of {feats.size} feature values are NaN or "
+            f"infinite after the {name} front-end (samples too large or corrupt?)",
+        )
 

@@ -23,6 +23,7 @@ from soundwatch.features.configs import (
     config_hash,
     make_config,
 )
+from soundwatch.registry import Registry
 
 __all__ = [
     "FEATURE_CODE_VERSION",
@@ -38,10 +39,20 @@ __all__ = [
     "Waveform",
     "WaveformConfig",
     "create_frontend",
+    "FRONTENDS",
     "describe_frontends",
+    "frontend_layout",
     "list_frontends",
+    "register_frontend",
 ]
 
+
+FRONTENDS: Registry[type[FrontEnd]] = Registry(
+    "frontend", modules=("soundwatch.features.frontends",), error=ConfigError
+)
+"""Registered front-end classes (entry-point group ``soundwatch.frontends`` for plugins)."""
+
+register_frontend = FRONTENDS.register
 
 # --------------------------------------------------------------------------- base class
 
@@ -52,13 +63,18 @@ CPU_CHUNK_SAMPLES = 1 << 18
 class FrontEnd(nn.Module):
     """Base class: a named, configured transform from waveforms ``[B, T]`` to features.
 
-    Subclasses set ``name`` and ``config_class`` and implement :meth:`forward` and
+    Subclasses are registered with ``@register_frontend(name)`` (which sets ``name``),
+    set ``config_class`` (a frozen dataclass of their parameters, with ``sr``) and
+    ``layout``, and implement :meth:`forward` and
     :meth:`output_shape`. Filters and windows are registered buffers, so ``.to(device)``
     moves them.
     """
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type] = object
+    layout: ClassVar[str] = "bins_time"
+    """Output layout: ``"waveform"`` (``[L]`` per clip), ``"bins_time"`` (``[bins, T]``) or
+    ``"rows"`` (``[n_vectors, d]``); encoders and poolings read it instead of the name."""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -131,6 +147,7 @@ def _butter_sos(order: int, low: float | None, high: float | None, fs: float) ->
     return butter(order, high, btype="lowpass", output="sos", fs=fs)
 
 
+@register_frontend("waveform")
 class Waveform(FrontEnd):
     """Optional zero-phase Butterworth filter, per-clip standardisation, crop/pad, windows.
 
@@ -138,7 +155,7 @@ class Waveform(FrontEnd):
     goes back to the input's device.
     """
 
-    name = "waveform"
+    layout = "waveform"
     config_class = WaveformConfig
 
     def _length(self, num_samples: int) -> int:
@@ -206,10 +223,11 @@ def _magnitude(spec: torch.Tensor) -> torch.Tensor:
     return spec.abs()
 
 
+@register_frontend("stft")
 class STFT(FrontEnd):
     """Magnitude (``power=1``) or power (``power=2``) spectrogram ``[B, n_fft//2+1, frames]``."""
 
-    name = "stft"
+    layout = "bins_time"
     config_class = STFTConfig
 
     def __init__(self, config: STFTConfig) -> None:
@@ -264,10 +282,28 @@ def _mel_basis(
     )
 
 
+def log_compress(mel: torch.Tensor, cfg: LogMelConfig) -> torch.Tensor:
+    """Mel energies ``[..., n_mels, frames]`` -> the log-mel of ``cfg`` (dB, floor, scaling).
+
+    ``log_mult * log10(max(mel, amin))``, then the ``top_db`` floor below each clip's peak
+    and the optional per-clip min-max scaling. Shared with the ONNX export's twin.
+    """
+    out = cfg.log_mult * torch.log10(torch.clamp(mel, min=cfg.amin))
+    if cfg.top_db is not None:
+        peak = out.amax(dim=(-2, -1), keepdim=True)
+        out = torch.maximum(out, peak - cfg.top_db)
+    if cfg.normalize == "minmax":
+        lo = out.amin(dim=(-2, -1), keepdim=True)
+        hi = out.amax(dim=(-2, -1), keepdim=True)
+        out = (out - lo) / torch.clamp(hi - lo, min=1e-12)
+    return out
+
+
+@register_frontend("logmel")
 class LogMel(STFT):
     """Log-mel spectrogram ``[B, n_mels, frames]`` (librosa-compatible numbers)."""
 
-    name = "logmel"
+    layout = "bins_time"
     config_class = LogMelConfig
 
     def __init__(self, config: LogMelConfig) -> None:
@@ -281,24 +317,15 @@ class LogMel(STFT):
         return (self.config.n_mels, _n_frames(self.config, num_samples))
 
     def _logmel(self, x: torch.Tensor) -> torch.Tensor:
-        cfg = self.config
         spec = self._spectrogram(x)
-        mel = torch.matmul(self.mel_basis.to(spec.device), spec)
-        out = cfg.log_mult * torch.log10(torch.clamp(mel, min=cfg.amin))
-        if cfg.top_db is not None:
-            peak = out.amax(dim=(-2, -1), keepdim=True)
-            out = torch.maximum(out, peak - cfg.top_db)
-        if cfg.normalize == "minmax":
-            lo = out.amin(dim=(-2, -1), keepdim=True)
-            hi = out.amax(dim=(-2, -1), keepdim=True)
-            out = (out - lo) / torch.clamp(hi - lo, min=1e-12)
-        return out
+        return log_compress(torch.matmul(self.mel_basis.to(spec.device), spec), self.config)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Waveforms ``[B, T]`` -> log-mel ``[B, n_mels, frames]``."""
         return self._by_chunks(self._logmel, self._check_input(x))
 
 
+@register_frontend("frames")
 class Frames(LogMel):
     """Stacks ``n_frames`` consecutive log-mel frames: ``[B, n_vectors, n_mels * n_frames]``.
 
@@ -306,7 +333,7 @@ class Frames(LogMel):
     DCASE autoencoder baseline; ``n_vectors = frames - P + 1``.
     """
 
-    name = "frames"
+    layout = "rows"
     config_class = FramesConfig
 
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
@@ -330,13 +357,14 @@ class Frames(LogMel):
 # --------------------------------------------------------------------------- CQT
 
 
+@register_frontend("cqt")
 class CQT(FrontEnd):
     """Constant-Q magnitude ``[B, n_bins, frames]`` through nnAudio's ``CQT1992v2``.
 
     The input must be sampled at ``config.sr``; nothing is resampled here.
     """
 
-    name = "cqt"
+    layout = "bins_time"
     config_class = CQTConfig
 
     def __init__(self, config: CQTConfig) -> None:
@@ -388,20 +416,22 @@ class CQT(FrontEnd):
 
 # --------------------------------------------------------------------------- registry
 
-_KINDS: dict[str, type[FrontEnd]] = {
-    cls.name: cls for cls in (Waveform, STFT, LogMel, CQT, Frames)
-}
-
 def list_frontends() -> list[str]:
-    """Names accepted by :func:`create_frontend` (kinds and presets), sorted."""
-    return sorted([*_KINDS, *PRESETS])
+    """Names accepted by :func:`create_frontend` (registered kinds and presets), sorted."""
+    return sorted([*FRONTENDS.names(), *PRESETS])
 
 
 def describe_frontends() -> dict[str, str]:
     """One-line description of each front-end name."""
-    out = {name: (cls.__doc__ or "").strip().splitlines()[0] for name, cls in _KINDS.items()}
+    out = FRONTENDS.describe()
     out.update({name: f"{kind} preset: {text}" for name, (kind, _, text) in PRESETS.items()})
     return dict(sorted(out.items()))
+
+
+def frontend_layout(name: str) -> str:
+    """The output layout of a front-end name (a kind or a preset)."""
+    kind = PRESETS[name][0] if name in PRESETS else name
+    return FRONTENDS.get(kind).layout
 
 
 def create_frontend(name: str, **params: Any) -> FrontEnd:
@@ -409,7 +439,7 @@ def create_frontend(name: str, **params: Any) -> FrontEnd:
 
     Args:
         name: One of :func:`list_frontends` (``waveform``, ``stft``, ``logmel``, ``cqt``,
-            ``frames`` or a preset such as ``logmel_seed``).
+            ``frames``, a preset such as ``logmel_seed``, or a registered plug-in).
         **params: Fields of that front-end's config (override a preset's values).
             Strings such as ``"128"`` or ``"none"`` are converted to the field's type.
 
@@ -420,4 +450,4 @@ def create_frontend(name: str, **params: Any) -> FrontEnd:
         ConfigError: Unknown name, unknown parameter or invalid value.
     """
     kind, config = make_config(name, **params)
-    return _KINDS[kind](config)
+    return FRONTENDS.get(kind)(config)

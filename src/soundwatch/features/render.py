@@ -13,13 +13,22 @@ import numpy as np
 
 from soundwatch.errors import ConfigError
 
-__all__ = ["colormap_lut", "render", "render_batch", "render_file", "to_db"]
+__all__ = ["colormap_lut", "image_format", "plot_clip", "render", "render_batch",
+           "render_file", "to_db"]
 
 log = logging.getLogger(__name__)
 
 LUT_SIZE = 256
 RENDERERS = ("lut", "matplotlib")
 ORIGINS = ("lower", "upper")
+FRAMES = ("none", "seed")
+SEED_INNER = (308, 775)
+"""The map's pixels inside the seed's figure (10x4 in at 100 dpi, default subplot box)."""
+SEED_BORDER = 10
+"""The seed's white border (``bbox_inches="tight", pad_inches=0.1`` at 100 dpi)."""
+IMAGE_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp",
+                 ".pdf": "pdf", ".svg": "svg"}
+"""Output formats by file extension (matplotlib and Pillow write them)."""
 
 VRange = None | str | tuple[float, float]
 
@@ -68,12 +77,47 @@ def _check_options(size: Any, vrange: VRange, origin: str) -> None:
         raise ConfigError("origin", f"expected 'lower' or 'upper', got {origin!r}")
 
 
+def _seed_nearest(shape: tuple[int, ...]) -> bool:
+    """Whether matplotlib's ``"auto"`` interpolation picks ``"nearest"`` for this map.
+
+    It does when the map is magnified more than 3 times (or exactly 1 or 2 times) along
+    both axes, and smooths (``"hanning"``) otherwise.
+    """
+    if len(shape) != 2:
+        return False
+    rows, cols = int(shape[0]), int(shape[1])
+
+    def plain(disp: int, n: int) -> bool:
+        return n > 0 and (disp > 3 * n or disp == n or disp == 2 * n)
+
+    return plain(SEED_INNER[1], cols) and plain(SEED_INNER[0], rows)
+
+
+def _seed_frame(rgb: Any, size: tuple[int, int] | None) -> Any:
+    """Put ``[B, 3, 308, 775]`` images in the seed's white border and resize the whole."""
+    import torch
+
+    b = SEED_BORDER
+    framed = torch.nn.functional.pad(rgb, (b, b, b, b), value=255)
+    if size is None or tuple(size) == tuple(framed.shape[-2:]):
+        return framed.contiguous()
+    out = framed if framed.device.type == "cpu" else framed.float()
+    out = torch.nn.functional.interpolate(
+        out, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False,
+        antialias=True,
+    )
+    if out.dtype != torch.uint8:
+        out = out.round_().clamp_(0, 255).to(torch.uint8)
+    return out.contiguous()
+
+
 def render_batch(
     features: Any,
     cmap: str = "viridis",
     size: tuple[int, int] | None = None,
     vrange: VRange = None,
     origin: str = "lower",
+    frame: str = "none",
 ) -> Any:
     """Colour a batch of 2-D features as RGB images, on the features' device.
 
@@ -88,6 +132,9 @@ def render_batch(
             outside are clipped.
         origin: ``"lower"`` (default): bin 0, the lowest frequency, on the bottom row;
             ``"upper"``: bin 0 on the top row (the seed's images).
+        frame: ``"none"``, or ``"seed"``: the seed's whole matplotlib image, the map drawn
+            at 775x308 inside a 10 px white border (795x328), then resized to ``size``
+            (what the seed fed its WaveVisionNet), without matplotlib.
 
     Returns:
         ``uint8`` tensor ``[B, 3, H, W]``.
@@ -98,6 +145,19 @@ def render_batch(
     import torch
 
     _check_options(size, vrange, origin)
+    if frame not in FRAMES:
+        raise ConfigError("frame", f"expected 'none' or 'seed', got {frame!r}")
+    if frame == "seed":
+        x = torch.as_tensor(features)
+        if _seed_nearest(tuple(x.shape[-2:])):
+            # matplotlib draws a map magnified more than 3x both ways without smoothing
+            cells = render_batch(x, cmap=cmap, size=None, vrange=vrange, origin=origin)
+            inner = torch.nn.functional.interpolate(cells.float(), size=SEED_INNER,
+                                                    mode="nearest-exact")
+            inner = inner.round_().clamp_(0, 255).to(torch.uint8)
+        else:
+            inner = render_batch(x, cmap=cmap, size=SEED_INNER, vrange=vrange, origin=origin)
+        return _seed_frame(inner, size)
     x = torch.as_tensor(features)
     if x.dim() != 3:
         raise ConfigError("features", f"expected [B, F, T], got shape {tuple(x.shape)}")
@@ -167,6 +227,7 @@ def render(
     vrange: VRange = None,
     renderer: str = "lut",
     origin: str = "lower",
+    frame: str = "none",
 ) -> np.ndarray:
     """Colour one 2-D feature map as an RGB image.
 
@@ -186,6 +247,9 @@ def render(
         renderer: ``"lut"`` or ``"matplotlib"``.
         origin: ``"lower"`` (low frequencies at the bottom, the default) or ``"upper"``
             (bin 0 at the top, as the seed's ``imshow`` call drew it).
+        frame: ``"seed"`` with the ``"lut"`` renderer: the seed's whole image, white
+            border included (see :func:`render_batch`); the ``"matplotlib"`` renderer
+            always draws it.
 
     Returns:
         ``uint8`` array ``[H, W, 3]``.
@@ -201,8 +265,11 @@ def render(
     if arr.ndim != 2:
         raise ConfigError("features", f"expected a 2-D [F, T] map, got shape {arr.shape}")
     if renderer == "lut":
-        out = render_batch(arr[None], cmap=cmap, size=size, vrange=vrange, origin=origin)
+        out = render_batch(arr[None], cmap=cmap, size=size, vrange=vrange, origin=origin,
+                           frame=frame)
         return out[0].permute(1, 2, 0).cpu().numpy()
+    if frame not in FRAMES:
+        raise ConfigError("frame", f"expected 'none' or 'seed', got {frame!r}")
     _check_options(size, vrange, origin)
     colormap_lut(cmap)  # validates the name with a ConfigError
     image = _matplotlib_image(arr, cmap, vrange, origin)
@@ -222,42 +289,41 @@ def to_db(features: Any, power: float) -> Any:
     return mult * torch.log10(torch.clamp(torch.as_tensor(features), min=1e-10))
 
 
-def render_file(
-    wav: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    frontend: str = "logmel",
-    renderer: str = "lut",
-    size: tuple[int, int] | None = None,
-    cmap: str = "viridis",
-    vrange: VRange = None,
-    channel: int | str = 0,
-) -> tuple[int, int]:
-    """Render one audio file's features to a PNG (written atomically).
-
-    STFT and CQT magnitudes are converted to dB first; other 2-D front-ends are drawn
-    as they are. The file is loaded at the front-end's sample rate.
-
-    Args:
-        wav: Audio file.
-        out: PNG path.
-        frontend: Front-end name (see :func:`~soundwatch.features.list_frontends`).
-        renderer: ``"lut"`` or ``"matplotlib"``.
-        size: Output ``(height, width)``.
-        cmap: Colormap.
-        vrange: As in :func:`render`.
-        channel: Channel to load.
-
-    Returns:
-        The image's ``(height, width)``.
+def image_format(out: str | os.PathLike[str]) -> str:
+    """The image format an output path's extension asks for.
 
     Raises:
-        AudioError: The file cannot be read.
-        ConfigError: Unknown front-end or option, or a front-end without 2-D output.
+        ConfigError: An extension that is not one of :data:`IMAGE_FORMATS`.
     """
-    import torch
+    ext = Path(out).suffix.lower()
+    if ext not in IMAGE_FORMATS:
+        raise ConfigError(out, f"unsupported image format {ext or '(no extension)'!r}; use "
+                          + ", ".join(IMAGE_FORMATS))
+    return IMAGE_FORMATS[ext]
+
+
+def _save_image(image: np.ndarray, out: Path, fmt: str) -> None:
+    """Write an RGB array in ``fmt`` (Pillow; SVG through a matplotlib figure)."""
     from PIL import Image
 
     from soundwatch.atomic import atomic_path
+
+    with atomic_path(out) as tmp:
+        if fmt == "svg":
+            from matplotlib.figure import Figure
+
+            h, w = image.shape[:2]
+            fig = Figure(figsize=(w / 100, h / 100), dpi=100)
+            fig.figimage(image, resize=False)
+            fig.savefig(tmp, format="svg", dpi=100)
+        else:
+            Image.fromarray(image).save(tmp, format=fmt.upper())
+
+
+def _features_of(wav: str | os.PathLike[str], frontend: str, channel: int | str) -> Any:
+    """``(front-end, [F, T] features as numpy, in dB for STFT and CQT)`` of one file."""
+    import torch
+
     from soundwatch.audio import load
     from soundwatch.features.frontends import create_frontend
 
@@ -272,9 +338,184 @@ def render_file(
         feats = feats.T  # vectors along x, like time
     if fe.name in ("stft", "cqt"):
         feats = to_db(feats, getattr(fe.config, "power", 1.0))
-    image = render(feats, cmap=cmap, size=size, vrange=vrange, renderer=renderer)
+    return fe, feats.detach().cpu().numpy(), len(wave)
+
+
+def _axes_figure(fe: Any, feats: np.ndarray, n_samples: int, cmap: str, vrange: VRange,
+                 title: str) -> Any:
+    """A readable spectrogram: time (s), frequency (Hz), colour bar (dB)."""
+    import librosa.display
+    from matplotlib.figure import Figure
+
+    cfg = fe.config
+    sr = int(getattr(cfg, "sr", fe.sr))
+    hop = int(getattr(cfg, "hop_length", 512))
+    kwargs: dict[str, Any] = {"sr": sr, "hop_length": hop, "x_axis": "time", "cmap": cmap}
+    if fe.name in ("logmel",):
+        kwargs.update(y_axis="mel", fmin=float(getattr(cfg, "fmin", 0.0)),
+                      fmax=getattr(cfg, "fmax", None) or sr / 2)
+        unit = "dB" if getattr(cfg, "normalize", "none") == "none" else "scaled"
+    elif fe.name == "stft":
+        kwargs.update(y_axis="linear")
+        unit = "dB"
+    elif fe.name == "cqt":
+        kwargs.update(y_axis="cqt_hz", fmin=float(getattr(cfg, "fmin", 32.7)),
+                      bins_per_octave=int(getattr(cfg, "bins_per_octave", 12)))
+        unit = "dB"
+    else:
+        kwargs.pop("x_axis")
+        unit = "value"
+    if isinstance(vrange, tuple | list):
+        kwargs.update(vmin=float(vrange[0]), vmax=float(vrange[1]))
+    fig = Figure(figsize=(10, 4), dpi=100)
+    ax = fig.subplots()
+    mesh = librosa.display.specshow(feats, ax=ax, **kwargs)
+    cbar = fig.colorbar(mesh, ax=ax, format="%+.0f" if unit == "dB" else None)
+    cbar.set_label(unit)
+    if "y_axis" in kwargs:
+        ax.set_ylabel("frequency (Hz)")
+    if "x_axis" in kwargs:
+        ax.set_xlabel("time (s)")
+    else:
+        ax.set_xlabel("vector")
+        ax.set_ylabel("feature")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def render_file(
+    wav: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    frontend: str = "logmel",
+    renderer: str = "lut",
+    size: tuple[int, int] | None = None,
+    cmap: str = "viridis",
+    vrange: VRange = None,
+    channel: int | str = 0,
+    *,
+    axes: bool = False,
+    frame: str = "none",
+    origin: str = "lower",
+) -> tuple[int, int]:
+    """Render one audio file's features to an image file (written atomically).
+
+    STFT and CQT magnitudes are converted to dB first; other 2-D front-ends are drawn
+    as they are. The file is loaded at the front-end's sample rate. The format follows
+    the extension of ``out`` (:data:`IMAGE_FORMATS`).
+
+    Args:
+        wav: Audio file.
+        out: Image path (``.png``, ``.jpg``, ``.jpeg``, ``.webp``, ``.pdf``, ``.svg``).
+        frontend: Front-end name (see :func:`~soundwatch.features.list_frontends`).
+        renderer: ``"lut"`` or ``"matplotlib"`` (model-input images).
+        size: Output ``(height, width)`` of a model-input image.
+        cmap: Colormap.
+        vrange: As in :func:`render`.
+        channel: Channel to load.
+        axes: Draw a readable spectrogram instead: time in s, frequency in Hz, a colour
+            bar in dB (``size`` and ``renderer`` do not apply).
+        frame: ``"seed"``: the seed's whole image with its white border (see :func:`render`).
+        origin: ``"lower"`` or ``"upper"`` (the seed's images have bin 0 on top).
+
+    Returns:
+        The image's ``(height, width)`` in pixels.
+
+    Raises:
+        AudioError: The file cannot be read.
+        ConfigError: Unknown front-end, option or image format, or a front-end without
+            2-D output.
+    """
+    from soundwatch.atomic import atomic_path
+
     out = Path(out)
-    with atomic_path(out) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
+    fmt = image_format(out)
+    fe, feats, n_samples = _features_of(wav, frontend, channel)
+    if axes:
+        fig = _axes_figure(fe, feats, n_samples, cmap, vrange, f"{Path(wav).name} ({frontend})")
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, format=fmt)
+        width, height = fig.canvas.get_width_height()
+        log.info("wrote %s (%dx%d, axes)", out, height, width)
+        return int(height), int(width)
+    image = render(feats, cmap=cmap, size=size, vrange=vrange, renderer=renderer,
+                   origin=origin, frame=frame)
+    _save_image(image, out, fmt)
     log.info("wrote %s (%dx%d)", out, image.shape[0], image.shape[1])
     return int(image.shape[0]), int(image.shape[1])
+
+
+def plot_clip(
+    wav: str | os.PathLike[str], out: str | os.PathLike[str], channel: int | str = 0,
+    sr: int | None = None,
+) -> Path:
+    """The seed's demo-notebook panel of one clip: waveform, STFT, CQT and log-mel.
+
+    Each panel has its axes and units: amplitude against time (s); STFT and CQT
+    magnitudes and the 64-band log-mel power in dB against time (s) and frequency (Hz).
+
+    Args:
+        wav: Audio file.
+        out: Image path (format from the extension, :data:`IMAGE_FORMATS`).
+        channel: Channel to load.
+        sr: Analysis sample rate (default: the file's own).
+
+    Returns:
+        The image written.
+
+    Raises:
+        AudioError: The file cannot be read.
+        ConfigError: Unsupported image format.
+    """
+    import librosa
+    import librosa.display
+    from matplotlib.figure import Figure
+
+    from soundwatch.atomic import atomic_path
+    from soundwatch.audio import load
+
+    out = Path(out)
+    fmt = image_format(out)
+    x = load(wav, sr=sr, channel=channel)
+    if sr is None:
+        from soundwatch.audio import info
+
+        sr = info(wav).samplerate
+    n_fft = 1024 if len(x) >= 1024 else 2 ** int(np.log2(max(len(x), 64)))
+    hop = n_fft // 2
+    fig = Figure(figsize=(11, 11), dpi=90)
+    axes = fig.subplots(4, 1)
+    t = np.arange(len(x)) / sr
+    axes[0].plot(t, x, lw=0.5)
+    axes[0].set_xlim(0, len(x) / sr)
+    axes[0].set(title="waveform", xlabel="time (s)", ylabel="amplitude")
+    stft = librosa.amplitude_to_db(np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop)),
+                                   ref=np.max)
+    m = librosa.display.specshow(stft, sr=sr, hop_length=hop, x_axis="time", y_axis="linear",
+                                 ax=axes[1], cmap="magma")
+    fig.colorbar(m, ax=axes[1], format="%+.0f dB")
+    axes[1].set(title=f"STFT magnitude (n_fft {n_fft}, hop {hop})", ylabel="frequency (Hz)",
+                xlabel="time (s)")
+    fmin = 32.70  # C1, librosa's default
+    n_bins = int(min(84, np.floor(12 * np.log2((sr / 2) / fmin)) - 1))
+    cqt_hop = 256  # a multiple of 2 ** (octaves - 1), as librosa's CQT needs
+    cqt = librosa.amplitude_to_db(np.abs(librosa.cqt(x, sr=sr, hop_length=cqt_hop, fmin=fmin,
+                                                     n_bins=n_bins)), ref=np.max)
+    m = librosa.display.specshow(cqt, sr=sr, hop_length=cqt_hop, x_axis="time",
+                                 y_axis="cqt_hz", fmin=fmin, ax=axes[2], cmap="magma")
+    fig.colorbar(m, ax=axes[2], format="%+.0f dB")
+    axes[2].set(title=f"CQT magnitude ({n_bins} bins, 12 per octave)",
+                ylabel="frequency (Hz)", xlabel="time (s)")
+    mel = librosa.power_to_db(librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft,
+                                                             hop_length=hop, n_mels=64),
+                              ref=np.max)
+    m = librosa.display.specshow(mel, sr=sr, hop_length=hop, x_axis="time", y_axis="mel",
+                                 ax=axes[3], cmap="magma")
+    fig.colorbar(m, ax=axes[3], format="%+.0f dB")
+    axes[3].set(title="log-mel power (64 bands)", ylabel="frequency (Hz)", xlabel="time (s)")
+    fig.suptitle(f"{Path(wav).name} ({sr} Hz, {len(x) / sr:.2f} s)")
+    fig.tight_layout()
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=fmt)
+    log.info("wrote %s", out)
+    return out

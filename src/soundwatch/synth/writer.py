@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from soundwatch.atomic import atomic_path, write_json
+from soundwatch.atomic import atomic_path, remove_leftovers, write_json
 from soundwatch.errors import ConfigError
 
 __all__ = [
@@ -64,16 +66,53 @@ def is_complete(path: Path, frames: int, sr: int) -> bool:
 
 
 def remove_stale_temporaries(folders: Iterable[Path]) -> int:
-    """Delete temporary files left by an interrupted run (``.<name>.<random>.tmp.wav``)."""
-    removed = 0
-    for folder in folders:
-        if folder.is_dir():
-            for tmp in folder.glob(".*.tmp.wav"):
-                tmp.unlink(missing_ok=True)
-                removed += 1
-    if removed:
-        log.info("removed %d temporary file(s) from an interrupted run", removed)
-    return removed
+    """Delete temporary files that killed runs left in ``folders`` (not in sub-folders).
+
+    Uses :func:`soundwatch.atomic.remove_leftovers`: only files of processes that are
+    gone are removed, so a second writer that is still running keeps its files.
+    """
+    return len(remove_leftovers(list(folders), recursive=False))
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool-worker initialiser: end this worker when the parent process ends.
+
+    On Linux the kernel sends SIGKILL to the worker when its parent dies (also when the
+    parent is SIGKILLed), so no orphan keeps writing files into the output folder.
+    Elsewhere the worker checks that its parent is alive before each chunk. SIGINT is
+    ignored (the parent decides; a Ctrl-C reaches the whole process group) and SIGTERM
+    gets its default action.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _guarded(fn: Callable[..., int], parent: int, chunk: Sequence[Any], *args: Any) -> int:
+    if os.getppid() != parent:  # orphaned (platforms without PR_SET_PDEATHSIG)
+        os._exit(1)
+    return fn(chunk, *args)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's worker processes now (on interruption or error: no orphan writers)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, AttributeError, ValueError):  # pragma: no cover - already gone
+            pass
 
 
 def claim_output(out: Path, params: dict[str, Any], dataset_file: str = "dataset.json") -> None:
@@ -107,6 +146,7 @@ def claim_output(out: Path, params: dict[str, Any], dataset_file: str = "dataset
                 "choose another folder or delete this one",
             )
     out.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(out, recursive=False)  # a killed run's half-written lock or description
     write_json(out / LOCK_NAME, {"parameters": params})
 
 
@@ -156,9 +196,14 @@ def run_chunks(
         finally:
             bar.stop()
         return done
-    with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+    parent = os.getpid()
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
+                               initializer=_die_with_parent, initargs=(parent,))
+    failed = False
+    try:
         # submit first: the workers are forked before the progress bar starts its thread
-        futures = {pool.submit(fn, chunk, *args): len(chunk) for chunk in chunks}
+        futures = {pool.submit(_guarded, fn, parent, chunk, *args): len(chunk)
+                   for chunk in chunks}
         pending = set(futures)
         bar = _ProgressBar(total, description, progress)
         try:
@@ -167,12 +212,14 @@ def run_chunks(
                 for fut in finished:
                     done += fut.result()  # re-raises a worker's SoundwatchError as is
                     bar.advance(futures[fut])
-        except BaseException:
-            for fut in pending:
-                fut.cancel()
-            raise
         finally:
             bar.stop()
+    except BaseException:
+        failed = True
+        _terminate(pool)  # an interrupted or failed run leaves no worker writing files
+        raise
+    finally:
+        pool.shutdown(wait=not failed, cancel_futures=True)
     return done
 
 

@@ -1,4 +1,4 @@
-"""Training callbacks: per-epoch history and CSV log, best-weights snapshot, atomic checkpoints."""
+"""Training callbacks: epoch history and CSV log, best weights, atomic checkpoints, RNG state."""
 
 from __future__ import annotations
 
@@ -7,29 +7,40 @@ import csv
 import io
 import logging
 import math
+import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from soundwatch.atomic import atomic_path, write_text
+from soundwatch.atomic import atomic_open, write_text
 
-__all__ = ["AtomicCheckpointIO", "HistoryCallback", "InterruptAfter", "TrainingInterrupted"]
+__all__ = ["AtomicCheckpointIO", "HistoryCallback", "ResumeState"]
 
 log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Checkpoint writer that goes through :func:`soundwatch.atomic.atomic_path` (local files)."""
+    """Checkpoint writer that goes through :func:`soundwatch.atomic.atomic_open` (local files).
+
+    The checkpoint is serialised in memory first and written with plain file writes, so a
+    full disk raises ``OSError(ENOSPC)`` naming the file (``torch.save`` to a path reports
+    it as ``RuntimeError: unexpected pos``), and a killed process leaves the previous
+    checkpoint intact.
+    """
 
     def save_checkpoint(  # noqa: D102
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        with atomic_open(path, "wb") as handle:
+            handle.write(buffer.getbuffer())
 
 
 class HistoryCallback(pl.Callback):
@@ -61,7 +72,9 @@ class HistoryCallback(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
         start = trainer.current_epoch
-        if start > 0 and self.log_csv is not None and self.log_csv.is_file():
+        self.rows = [r for r in self.rows if int(r["epoch"]) < start]
+        if start > 0 and not self.rows and self.log_csv is not None and self.log_csv.is_file():
+            # a checkpoint of an older version without the rows: read them from the log
             with open(self.log_csv, newline="", encoding="utf-8") as handle:
                 old = [r for r in csv.DictReader(handle) if int(r["epoch"]) < start]
             self.rows = [{k: _number(v) for k, v in r.items()} for r in old]
@@ -122,12 +135,26 @@ class HistoryCallback(pl.Callback):
         writer.writerows(self.rows)
         write_text(self.log_csv, buffer.getvalue())
 
-    def state_dict(self) -> dict[str, Any]:  # noqa: D102
-        return {"best_loss": self.best_loss, "best_epoch": self.best_epoch}
+    def state_dict(self) -> dict[str, Any]:
+        """Best loss and epoch, the best weights and the rows so far (saved in checkpoints).
+
+        With them a resumed run returns the same best weights and the same history as an
+        uninterrupted one, even when it was killed after the last epoch.
+        """
+        return {
+            "best_loss": self.best_loss,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "rows": [dict(r) for r in self.rows],
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # noqa: D102
         self.best_loss = float(state_dict.get("best_loss", math.inf))
         self.best_epoch = state_dict.get("best_epoch")
+        if state_dict.get("best_state") is not None:
+            self.best_state = state_dict["best_state"]
+        if "rows" in state_dict:
+            self.rows = [dict(r) for r in state_dict["rows"]]
 
     def __deepcopy__(self, memo: dict[int, Any]) -> HistoryCallback:
         clone = copy.copy(self)
@@ -135,27 +162,87 @@ class HistoryCallback(pl.Callback):
         return clone
 
 
-class TrainingInterrupted(Exception):
-    """Raised by :class:`InterruptAfter` to simulate a crash or a kill in the middle of training."""
+class ResumeState(pl.Callback):
+    """Save and restore every random state and data-order state with the checkpoints.
 
+    Lightning checkpoints hold the weights, the optimiser, the schedulers and the
+    callbacks, but not the random number generators, so a resumed run shuffled, dropped
+    out and drew synthetic anomalies differently from an uninterrupted one. This callback
+    adds to each checkpoint the global torch (and CUDA), numpy and Python generators, the
+    data loaders' shuffling generators, and the ``state_dict()`` of every dataset that has
+    one (per-item fetch counters...), and puts them back when training resumes, so a
+    resumed CPU run is bit-identical to an uninterrupted one.
 
-class InterruptAfter(pl.Callback):
-    """Raise :class:`TrainingInterrupted` once a given epoch is finished (tests of resume).
-
-    The exception comes at the start of the next epoch, after that epoch's checkpoint was
-    written, like a process killed between epochs. (Not ``KeyboardInterrupt``: Lightning
-    turns that one into ``sys.exit(1)``.)
+    Checkpoints are written at the end of an epoch, after its last batch was fetched, so
+    the saved state is the one the next epoch starts from.
 
     Args:
-        epoch: 0-based epoch after which to stop.
+        generators: The ``torch.Generator`` objects of the data loaders' samplers.
+        datasets: Datasets; those with ``state_dict``/``load_state_dict`` are saved.
     """
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, generators: Sequence[torch.Generator] = (),
+                 datasets: Sequence[Any] = ()) -> None:
+        self.generators = list(generators)
+        self.datasets = [d for d in _unique(datasets) if _has_state(d)]
+        self.restored = False
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:  # noqa: D102
-        if trainer.current_epoch > self.epoch:
-            raise TrainingInterrupted(f"simulated interrupt after epoch {self.epoch}")
+    def state_dict(self) -> dict[str, Any]:  # noqa: D102
+        np_state = np.random.get_state()
+        state: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].copy()),
+                      "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
+                      "cached_gaussian": float(np_state[4])},
+            "python": random.getstate(),
+            "generators": [g.get_state() for g in self.generators],
+            "datasets": [d.state_dict() for d in self.datasets],
+        }
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:  # noqa: D102
+        torch.set_rng_state(state_dict["torch"])
+        npst = state_dict["numpy"]
+        np.random.set_state((npst["name"], npst["keys"].numpy().astype(np.uint32),
+                             npst["pos"], npst["has_gauss"], npst["cached_gaussian"]))
+        random.setstate(_as_tuple(state_dict["python"]))
+        saved = state_dict.get("generators", [])
+        if len(saved) != len(self.generators):
+            log.warning("checkpoint has %d data-order generators, training has %d; "
+                        "the data order will differ from an uninterrupted run",
+                        len(saved), len(self.generators))
+        for generator, gstate in zip(self.generators, saved, strict=False):
+            generator.set_state(gstate)
+        for dataset, dstate in zip(self.datasets, state_dict.get("datasets", []), strict=False):
+            dataset.load_state_dict(dstate)
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+        self.restored = True
+
+
+def _has_state(obj: Any) -> bool:
+    return callable(getattr(obj, "state_dict", None)) and callable(
+        getattr(obj, "load_state_dict", None)
+    )
+
+
+def _unique(items: Sequence[Any]) -> list[Any]:
+    seen: set[int] = set()
+    out = []
+    for item in items:
+        if item is not None and id(item) not in seen:
+            seen.add(id(item))
+            out.append(item)
+    return out
+
+
+def _as_tuple(value: Any) -> Any:
+    """Lists (from a checkpoint) back to the nested tuples ``random.setstate`` wants."""
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuple(v) for v in value)
+    return value
 
 
 def _number(text: str) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from soundwatch.errors import DetectorError
+from soundwatch.errors import DetectorError, Interrupted
 from soundwatch.training.data import (
     BatchDataset,
     SubsetBatches,
@@ -27,7 +29,8 @@ from soundwatch.training.data import (
 )
 from soundwatch.training.module import LossFn, NetworkModule
 
-__all__ = ["TrainHistory", "fit_network", "resolve_device", "resolve_precision"]
+__all__ = ["TrainHistory", "fit_network", "launch_strategy", "resolve_device",
+           "resolve_precision"]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +133,8 @@ def _quiet(progress: bool) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+        # DDP: NetworkModule.epoch_means adds the processes' sums up itself
+        warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
         try:
             yield
         finally:
@@ -159,6 +164,68 @@ def _split(dataset: Dataset, val_fraction: float, seed: int) -> tuple[Dataset, D
     return Subset(dataset, train_idx.tolist()), Subset(dataset, val_idx.tolist())
 
 
+def _generators(loader: Any) -> list[torch.Generator]:
+    """The ``torch.Generator`` objects that decide a data loader's order (its samplers')."""
+    found: dict[int, torch.Generator] = {}
+    for sampler in (getattr(loader, "sampler", None), getattr(loader, "batch_sampler", None)):
+        depth = 0
+        while sampler is not None and depth < 8:
+            generator = getattr(sampler, "generator", None)
+            if isinstance(generator, torch.Generator):
+                found.setdefault(id(generator), generator)
+            sampler = getattr(sampler, "sampler", None)
+            depth += 1
+    return list(found.values())
+
+
+def _datasets(*datasets: Any) -> list[Any]:
+    """The datasets and the ones they wrap (``Subset.dataset``, ``SubsetBatches.base``)."""
+    out: list[Any] = []
+    for dataset in datasets:
+        depth = 0
+        while dataset is not None and depth < 8:
+            out.append(dataset)
+            dataset = getattr(dataset, "dataset", None) or getattr(dataset, "base", None)
+            depth += 1
+    return out
+
+
+def _raise_interrupted(signum: int, frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`~soundwatch.errors.Interrupted` while training.
+
+    Lightning turns ``KeyboardInterrupt`` into ``sys.exit(1)`` and SIGTERM into a quiet
+    ``sys.exit(0)``; with this, both reach the caller as an interruption. Handlers the
+    application installed itself (the CLI's) are left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {}
+    for signum, default in ((signal.SIGINT, signal.default_int_handler),
+                            (signal.SIGTERM, signal.SIG_DFL)):
+        current = signal.getsignal(signum)
+        if current in (default, None):
+            old[signum] = current
+            signal.signal(signum, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for signum, handler in old.items():
+            signal.signal(signum, handler)
+
+
+def _kept(checkpoint_dir: str | Path | None) -> str:
+    """What an interrupted training leaves behind, for the one-line message."""
+    if checkpoint_dir is not None and (Path(checkpoint_dir) / "last.ckpt").is_file():
+        return f"training stopped; the last checkpoint is kept in {checkpoint_dir} (resume from it)"
+    return "training stopped before its first checkpoint"
+
+
 def _load_checkpoint_weights(network: nn.Module, path: Path) -> bool:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
@@ -168,6 +235,56 @@ def _load_checkpoint_weights(network: nn.Module, path: Path) -> bool:
     state = {k.removeprefix("network."): v for k, v in ckpt.get("state_dict", {}).items()}
     network.load_state_dict(state)
     return True
+
+
+_EXTERNAL_LAUNCH_VARS = ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "SLURM_PROCID")
+"""Environment variables an external DDP launcher (torchrun, SLURM) sets in each process."""
+
+
+def launch_strategy(
+    strategy: str | None, devices: int | str | list[int] | None, num_nodes: int = 1
+) -> tuple[str, bool]:
+    """The Lightning strategy for these settings, and whether it forks the rank processes.
+
+    One process (the default) keeps Lightning's ``"auto"``. ``"ddp"`` (or no strategy)
+    with several processes becomes ``"ddp_fork"`` unless an external launcher started
+    this process (Lightning's own ``"ddp"`` would re-run the whole command in each
+    rank). Other strategies are passed through unchanged.
+
+    Args:
+        strategy: The requested strategy (``None``: automatic).
+        devices: Lightning ``devices`` per node.
+        num_nodes: Nodes.
+
+    Returns:
+        ``(strategy, forked)``: ``forked`` when the ranks are processes forked (or
+        spawned) from this one, whose results must be sent back to it.
+
+    Raises:
+        DetectorError: ``num_nodes`` below one.
+    """
+    import os
+
+    if int(num_nodes) < 1:
+        raise DetectorError("num_nodes", f"must be at least 1, got {num_nodes}")
+    if isinstance(devices, list | tuple):
+        per_node = len(devices)
+    elif devices is None:
+        per_node = 1
+    elif str(devices) in ("auto", "-1"):  # every GPU there is (one process on a CPU)
+        per_node = max(1, torch.cuda.device_count())
+    else:
+        per_node = int(devices)
+    several = per_node * int(num_nodes) > 1
+    external = any(v in os.environ for v in _EXTERNAL_LAUNCH_VARS)
+    if strategy in (None, "auto"):
+        strategy = "ddp" if several else "auto"
+    if strategy == "ddp" and several and not external:
+        strategy = "ddp_fork"
+    forked = several and not external and strategy in (
+        "ddp_fork", "ddp_spawn", "ddp_notebook", "ddp_fork_find_unused_parameters_true",
+        "ddp_spawn_find_unused_parameters_true")
+    return strategy, forked
 
 
 def fit_network(
@@ -198,13 +315,19 @@ def fit_network(
     in_memory_mb: float = 1024.0,
     callbacks: Sequence[Any] = (),
     collate_fn: Any = None,
+    devices: int | str | list[int] | None = None,
+    strategy: str | None = None,
+    num_nodes: int = 1,
 ) -> tuple[nn.Module, TrainHistory]:
     """Train ``network`` to minimise ``loss_fn`` with Lightning; return it and its history.
 
     Everything that every soundwatch network needs lives here once: validation split,
     optimiser and schedule, EMA of the weights (Lightning's ``EMAWeightAveraging``, used
     for validation and for the returned weights), gradient clipping, early stopping,
-    checkpoints (``best.ckpt`` and ``last.ckpt``, written atomically) and resume,
+    checkpoints (``best.ckpt`` and ``last.ckpt``, written atomically) and exact resume
+    (the random generators, the data order and the state of datasets with a
+    ``state_dict()`` travel in the checkpoint, so a resumed CPU run gives the same weights
+    bit for bit), SIGINT/SIGTERM raised as :class:`~soundwatch.errors.Interrupted`,
     a per-epoch CSV log, an optional progress bar, mixed precision on CUDA and
     deterministic training on CPU.
 
@@ -238,12 +361,25 @@ def fit_network(
             stay lazy and are read batch by batch.
         callbacks: Extra Lightning callbacks.
         collate_fn: Collate function for plain (non-batch) datasets.
+        devices: Lightning ``devices`` per node (``None``: one). With more than one
+            process (``devices`` x ``num_nodes``), training is data-parallel (DDP): each
+            process trains on its share of every epoch's batches, gradients are averaged,
+            the epoch losses are averaged over the processes, and the calling process gets
+            global rank 0's weights and history back (it alone returns the network).
+        strategy: Lightning ``strategy`` (``None``: ``"ddp"`` with several processes).
+            ``"ddp"`` started from one command runs as ``"ddp_fork"`` (the processes are
+            forked from this one when training starts, so only the network training is
+            distributed); under an external launcher (``torchrun``, SLURM), it is kept.
+            See :func:`launch_strategy`.
+        num_nodes: Lightning ``num_nodes`` (the same command runs on every node, with
+            ``MASTER_ADDR``, ``MASTER_PORT`` and ``NODE_RANK`` set; docs/scale.md).
 
     Returns:
         ``(network, history)``; the network is in eval mode, on the CPU.
 
     Raises:
         DetectorError: Bad settings or no training data.
+        Interrupted: SIGINT or SIGTERM arrived; the checkpoints written so far are kept.
     """
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
@@ -252,11 +388,14 @@ def fit_network(
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    from soundwatch.training.callbacks import AtomicCheckpointIO, HistoryCallback
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    from soundwatch.training.callbacks import AtomicCheckpointIO, HistoryCallback, ResumeState
 
     if epochs < 1 or batch_size < 1:
         raise DetectorError("training", "epochs and batch_size must be at least 1")
     dev = resolve_device(device)
+    lightning_strategy, forked = launch_strategy(strategy, devices, num_nodes)
     prec = resolve_precision(precision, dev)
     dataset = _as_dataset(train_data)
     if len(dataset) == 0:  # type: ignore[arg-type]
@@ -290,7 +429,11 @@ def fit_network(
         max_epochs=epochs,
     )
     history_cb = HistoryCallback(log_csv, keep_best=restore_best)
-    cbs: list[Any] = [history_cb]  # before EMA: it snapshots the averaged weights
+    resume_cb = ResumeState(
+        generators=_generators(train_loader) + (_generators(val_loader) if val_loader else []),
+        datasets=_datasets(train_set, val_set),
+    )
+    cbs: list[Any] = [history_cb, resume_cb]  # before EMA: it snapshots the averaged weights
     if ema_decay is not None:
         cbs.append(EMAWeightAveraging(decay=float(ema_decay)))
     if early_stopping_patience is not None:
@@ -310,7 +453,19 @@ def fit_network(
         )
         cbs.append(ckpt_cb)
     cbs.extend(callbacks)
+    export = None
+    if forked:  # the trained state lives in the forked rank-0 process: send it back
+        import tempfile
 
+        from soundwatch.scale.ddp import RankZeroExport
+
+        export = RankZeroExport(history_cb, Path(tempfile.mkdtemp(prefix="soundwatch-ddp-")))
+        cbs.append(export)
+
+    if checkpoint_dir is not None:
+        from soundwatch.atomic import remove_leftovers
+
+        remove_leftovers(checkpoint_dir)  # half-written checkpoints of a killed run
     ckpt_path = None
     if resume:
         last = Path(checkpoint_dir) / "last.ckpt" if checkpoint_dir is not None else None
@@ -320,11 +475,13 @@ def fit_network(
         else:
             log.info("nothing to resume (no last.ckpt); training from scratch")
 
-    with _quiet(progress):
+    with _quiet(progress), _signals_interrupt():
         pl.seed_everything(seed, workers=True, verbose=False)
         trainer = pl.Trainer(
             accelerator="gpu" if dev == "cuda" else "cpu",
-            devices=1,
+            devices=1 if devices is None else devices,
+            num_nodes=int(num_nodes),
+            strategy=lightning_strategy,
             precision=prec,  # type: ignore[arg-type]
             max_epochs=epochs,
             logger=False,
@@ -340,10 +497,23 @@ def fit_network(
             limit_val_batches=1.0 if val_loader is not None else 0,
         )
         t0 = time.perf_counter()
-        trainer.fit(
-            module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path
-        )
+        try:
+            trainer.fit(
+                module,
+                train_dataloaders=train_loader,
+                val_dataloaders=val_loader,
+                ckpt_path=ckpt_path,
+                weights_only=False if ckpt_path is not None else None,
+            )
+        except SIGTERMException:  # Lightning's own SIGTERM handling (another handler ran)
+            raise Interrupted(signal.SIGTERM, _kept(checkpoint_dir)) from None
+        except Interrupted as exc:
+            raise Interrupted(exc.signum, _kept(checkpoint_dir)) from None
         wall = time.perf_counter() - t0
+    if export is not None:
+        export.restore()
+    if log_csv is not None and history_cb.rows:
+        history_cb.write_csv()  # complete even when a resumed run had no epoch left to train
 
     history = TrainHistory(
         rows=history_cb.rows,

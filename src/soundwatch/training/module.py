@@ -112,11 +112,24 @@ class NetworkModule(pl.LightningModule):
         return int(first.shape[0]) if hasattr(first, "shape") else 1
 
     def epoch_means(self, stage: str) -> dict[str, float]:
-        """Mean of each loss term over the current epoch of ``stage`` (``train``/``val``)."""
+        """Mean of each loss term over the current epoch of ``stage`` (``train``/``val``).
+
+        With several processes (DDP) the sums and counts of every process are added up,
+        so all of them see the same means (best epoch, early stopping, checkpoints agree).
+        """
         count = self._counts[stage]
+        sums = self._sums[stage]
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None and trainer.world_size > 1 and count:
+            keys = sorted(sums)
+            packed = torch.stack([sums[k].float().reshape(()) for k in keys]
+                                 + [torch.tensor(float(count), device=sums[keys[0]].device)])
+            packed = trainer.strategy.reduce(packed, reduce_op="sum")
+            count = float(packed[-1])
+            sums = dict(zip(keys, packed[:-1], strict=True))
         if not count:
             return {}
-        return {k: float(v) / count for k, v in self._sums[stage].items()}
+        return {k: float(v) / count for k, v in sums.items()}
 
     def _reset(self, stage: str) -> None:
         self._sums[stage] = {}

@@ -66,3 +66,25 @@ def test_existing_splits_are_kept_and_unlabelled_go_to_test():
 def test_bad_test_normal_per_id(bad):
     with pytest.raises(DatasetError, match="test_normal_per_id"):
         assign_split(_mimii(3, 1), test_normal_per_id=bad)
+
+
+def test_default_split_keeps_half_the_normals_for_training():
+    """Few normals, many anomalies: the default never tests more than half the normals."""
+    clips = assign_split(_mimii(6, 10), seed=0)
+    assert _count(clips, "train", NORMAL) == 3
+    assert _count(clips, "test", NORMAL) == 3
+
+
+def test_train_normals_sets_the_training_count():
+    clips = assign_split(_mimii(10, 3), seed=0, train_normals=7)
+    assert _count(clips, "train", NORMAL) == 7 and _count(clips, "test", NORMAL) == 3
+    other = assign_split(_mimii(10, 3), seed=5, train_normals=7)
+    assert {c.path for c in clips if c.split == "train"} != {
+        c.path for c in other if c.split == "train"}, "the seed draws other clips"
+    everything = assign_split(_mimii(4, 3), seed=0, train_normals=10)
+    assert _count(everything, "train", NORMAL) == 4
+
+
+def test_train_normals_must_be_positive():
+    with pytest.raises(DatasetError, match="--train-normals"):
+        assign_split(_mimii(4, 3), train_normals=0)

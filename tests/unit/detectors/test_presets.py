@@ -10,7 +10,7 @@ import yaml
 from soundwatch.detectors import create_detector
 from soundwatch.pipeline import resolve_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[3] / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[3] / "src/soundwatch/configs").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)

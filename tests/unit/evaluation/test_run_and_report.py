@@ -20,7 +20,8 @@ def test_evaluate_run_writes_everything(make_run):
         assert (run / name).is_file(), name
     assert (run / "scores" / "decision_result_fan_section_00_test.csv").is_file()
     pngs = sorted(p.name for p in (run / "plots").glob("*.png"))
-    assert pngs == ["auc_pauc.png", "confusion_matrix.png", "hist_fan.png", "roc_fan.png"]
+    assert pngs == ["auc_pauc.png", "confusion_matrix.png", "distribution_fan.png", "hist_fan.png",
+                    "roc_fan.png"]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["mode"] == "dcase2024"
     assert metrics["official_score"] == pytest.approx(result.official_score)

@@ -106,7 +106,8 @@ def test_resume_rewrites_only_missing_files(tmp_path):
     before = wavs(out)
     victim = out / sorted(before)[5]
     victim.unlink()
-    (victim.parent / f".{victim.stem}.abc123.tmp.wav").write_bytes(b"partial")  # killed run
+    # a killed run (process 99999999 is gone) left its temporary file
+    (victim.parent / f".{victim.stem}.99999999.abcd1234.tmp.wav").write_bytes(b"partial")
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*.wav")}
     os.utime(out / sorted(before)[0], ns=(1, 1))
     stamps[out / sorted(before)[0]] = 1

@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from helpers.training import InterruptAfter, TrainingInterrupted
 from soundwatch.errors import DetectorError
 from soundwatch.training import fit_network
-from soundwatch.training.callbacks import InterruptAfter, TrainingInterrupted
 from soundwatch.training.data import RowDataset, TensorBatches, WindowDataset, materialise
 
 

@@ -1,0 +1,722 @@
+"""ComposedDetector: front-end + (encoder + objective) + pooling + scorer, each chosen by name."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from soundwatch.detectors.base import Detector, read_npz, resolve_labels, write_npz
+from soundwatch.errors import DetectorError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from soundwatch.datasets.clip import Clip
+    from soundwatch.training.context import RunContext
+
+__all__ = ["ComposedDetector", "split_clips"]
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_FILE = "weights.pt"
+STATE_FILE = "state.npz"
+OOF_FOLDS = 5
+INFERENCE_BATCH = 256
+
+
+def split_clips(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Hold out whole clips for validation (``val_fraction`` of them, seeded).
+
+    With fewer than 10 clips, returns ``(all, [])``: the engine then splits items.
+    """
+    n_val = int(round(n * val_fraction))
+    if n < 10 or n_val < 1:
+        return list(range(n)), []
+    order = np.random.default_rng(seed).permutation(n)
+    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+def feature_rows(feats: np.ndarray, layout: str) -> np.ndarray:
+    """One clip's features as rows ``[n, d]`` (``[bins, T]`` is transposed to ``[T, bins]``)."""
+    arr = np.asarray(feats)
+    if arr.ndim == 1:
+        return arr.reshape(1, -1) if layout != "waveform" else arr.reshape(-1, 1)
+    if layout == "rows":
+        return arr.reshape(arr.shape[0], -1)
+    return arr.reshape(-1, arr.shape[-1]).T
+
+
+def as_channels(feats: np.ndarray) -> np.ndarray:
+    """One clip's features as ``[C, T]`` float32 (a waveform ``[L]`` becomes ``[1, L]``)."""
+    f = np.asarray(feats, dtype=np.float32)
+    return f[None] if f.ndim == 1 else f.reshape(-1, f.shape[-1])
+
+
+class ComposedDetector(Detector):
+    """A detector composed of registered parts, each chosen by name with its own params.
+
+    Data flow: clips -> front-end features (cached) -> [encoder network trained by an
+    objective] -> a *view* per clip (``vectors``: front-end frames or network embeddings;
+    ``residual``, ``probability``, ``elbo`` when the objective offers them) ->
+    pooling (``vectors`` only) -> scorer. Without an encoder it is a classical detector
+    (front-end + pooling + scorer). Any scorer whose ``requires`` is among the views
+    works with any encoder.
+
+    ``fit`` also computes out-of-fold training scores (``train_scores_``: the scorer is
+    refitted ``5`` times, each fold scored by a scorer that never saw it) and the DCASE
+    gamma threshold on them (``threshold_``), so decisions mean the same for every
+    detector.
+
+    Args:
+        frontend: Front-end name (``soundwatch components``).
+        frontend_params: Its parameters.
+        encoder: Encoder (network) name; ``None`` for a classical detector.
+        encoder_params: Its parameters.
+        objective: Training objective name (``None`` for no network or a frozen encoder).
+        objective_params: Its parameters.
+        pooling: Pooling of the ``vectors`` view per clip (``"none"``: score every item).
+        pooling_params: Its parameters.
+        scorer: Scorer name.
+        scorer_params: Its parameters (``seed`` defaults to the detector's).
+        training: Training hyper-parameters (:class:`~soundwatch.training.spec.TrainSpec`
+            fields: epochs, batch_size, lr, optimizer, ...).
+        window_frames: Window length of windowed encoders (``None``: the shortest
+            training clip), capped at the shortest training clip.
+        train_hop: Hop of the training windows (``None``: half a window).
+        score_hop: Hop of the scoring windows (``None``: half a window).
+        seed: Seed of initialisation, splits, shuffling, synthetic anomalies, scorers.
+    """
+
+    _nested: ClassVar[dict[str, str]] = {
+        "frontend": "frontend_params",
+        "encoder": "encoder_params",
+        "objective": "objective_params",
+        "pooling": "pooling_params",
+        "scorer": "scorer_params",
+        "training": "training",
+    }
+
+    def __init__(
+        self,
+        *,
+        frontend: str = "logmel",
+        frontend_params: dict[str, Any] | None = None,
+        encoder: str | None = None,
+        encoder_params: dict[str, Any] | None = None,
+        objective: str | None = None,
+        objective_params: dict[str, Any] | None = None,
+        pooling: str = "meanstd",
+        pooling_params: dict[str, Any] | None = None,
+        scorer: str = "mahalanobis",
+        scorer_params: dict[str, Any] | None = None,
+        training: dict[str, Any] | None = None,
+        window_frames: int | None = None,
+        train_hop: int | None = None,
+        score_hop: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.frontend = frontend
+        self.frontend_params = frontend_params
+        self.encoder = encoder
+        self.encoder_params = encoder_params
+        self.objective = objective
+        self.objective_params = objective_params
+        self.pooling = pooling
+        self.pooling_params = pooling_params
+        self.scorer = scorer
+        self.scorer_params = scorer_params
+        self.training = training
+        self.window_frames = window_frames
+        self.train_hop = train_hop
+        self.score_hop = score_hop
+        self.seed = seed
+
+    # ----------------------------------------------------------------- parts
+    def _registry(self, part: str) -> Any:
+        if part == "frontend":
+            from soundwatch.features.frontends import FRONTENDS
+
+            return FRONTENDS
+        if part == "encoder":
+            from soundwatch.detectors.encoders import ENCODERS
+
+            return ENCODERS
+        if part == "objective":
+            from soundwatch.detectors.objectives import OBJECTIVES
+
+            return OBJECTIVES
+        if part == "pooling":
+            from soundwatch.detectors.pooling import POOLINGS
+
+            return POOLINGS
+        from soundwatch.detectors.scorers import SCORERS
+
+        return SCORERS
+
+    def _accepted(self, part: str) -> set[str]:
+        if part == "training":
+            import dataclasses
+
+            from soundwatch.training.spec import TrainSpec
+
+            if self.encoder is None or self.objective is None:
+                return set()  # nothing is trained
+            return {f.name for f in dataclasses.fields(TrainSpec)}
+        if part == "frontend":
+            import dataclasses
+
+            from soundwatch.features.configs import CONFIGS, resolve
+
+            kind, _ = resolve(self.frontend, {})
+
+            config = CONFIGS.get(kind) or self._registry("frontend").get(kind).config_class
+            return {f.name for f in dataclasses.fields(config)}
+        choice = getattr(self, part)
+        if choice is None:
+            return set()
+        params = self._registry(part).params(choice)
+        params.pop("spec", None)
+        params.pop("items", None)
+        return set(params)
+
+    def _on_part_change(self, part: str, given: Any) -> None:
+        setattr(self, self._nested[part], None)
+        if part == "objective" and self.objective is not None and "scorer" not in given:
+            self.scorer = self._objective_class().default_scorer
+            self.scorer_params = None
+
+    def _objective_class(self) -> Any:
+        return self._registry("objective").get(self.objective)
+
+    def _encoder_entry(self) -> Any:
+        return self._registry("encoder").get(self.encoder)
+
+    def _make_objective(self) -> Any:
+        from soundwatch.detectors.objectives import create_objective
+
+        return create_objective(self.objective, **(self.objective_params or {}))
+
+    def _make_scorer(self) -> Any:
+        from soundwatch.detectors.scorers import SCORERS, create_scorer
+
+        params = dict(self.scorer_params or {})
+        accepted = SCORERS.params(self.scorer)
+        if "seed" in accepted and "seed" not in params:
+            params["seed"] = self.seed
+        if "block_size" in accepted and "block_size" not in params:
+            from soundwatch.features.configs import make_config
+
+            n_mels = getattr(make_config(self.frontend, **(self.frontend_params or {}))[1],
+                             "n_mels", None)
+            if n_mels:  # a block is one frame of the front-end's mel bins
+                params["block_size"] = int(n_mels)
+        return create_scorer(self.scorer, **params)
+
+    def train_spec(self) -> Any:
+        """The typed training spec (:class:`~soundwatch.training.spec.TrainSpec`)."""
+        from soundwatch.training.spec import TrainSpec
+
+        return TrainSpec.from_dict(self.training, "training")
+
+    @property
+    def supervised(self) -> bool:  # noqa: D102
+        return self.objective is not None and bool(self._objective_class().supervised)
+
+    def views(self) -> tuple[str, ...]:
+        """The views this composition offers to its scorer."""
+        if self.encoder is None or self.objective is None:
+            return ("vectors",)
+        return ("vectors", *self._objective_class().views)
+
+    def validate_params(self) -> None:
+        """Check every part's name and parameters, and that the parts fit together.
+
+        Raises:
+            DetectorError: The first problem, naming the part and parameter.
+        """
+        from soundwatch.features.frontends import frontend_layout
+
+        for name in ("window_frames", "train_hop", "score_hop"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise DetectorError(f"{self.name}.{name}", f"must be a whole number >= 1 or "
+                                    f"null, got {value!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise DetectorError(f"{self.name}.seed", f"must be a whole number, got "
+                                f"{self.seed!r}")
+        for dict_name in self._nested.values():
+            value = getattr(self, dict_name)
+            if value is not None and not isinstance(value, dict):
+                raise DetectorError(f"{self.name}.{dict_name}", "must be a mapping of "
+                                    f"parameters, got {value!r}")
+        try:
+            from soundwatch.features.configs import make_config
+
+            make_config(self.frontend, **(self.frontend_params or {}))
+            layout = frontend_layout(self.frontend)
+        except DetectorError:
+            raise
+        except Exception as exc:  # ConfigError from the front-end
+            raise DetectorError(f"{self.name}.frontend", str(exc)) from None
+        self.train_spec()
+        if self.training and (self.encoder is None or self.objective is None):
+            raise DetectorError(f"{self.name}.training", "this composition trains no network "
+                                "(no encoder with an objective)")
+        scorer = self._make_scorer()
+        self._registry("pooling").check_params(self.pooling, self.pooling_params or {})
+        views = ("vectors",)
+        if self.encoder is not None:
+            entry = self._encoder_entry()
+            self._registry("encoder").check_params(self.encoder, self.encoder_params or {})
+            wanted = "rows" if layout == "rows" else "windows"
+            if entry.layout != wanted:
+                raise DetectorError(f"{self.name}.encoder", f"{self.encoder} reads "
+                                    f"{entry.layout}, but front-end {self.frontend} gives "
+                                    f"{layout}")
+            multiple = int(entry.time_multiple(self.encoder_params or {}))
+            if self.window_frames is not None and self.window_frames % multiple:
+                raise DetectorError(f"{self.name}.window_frames", f"must be a multiple of "
+                                    f"{multiple} for encoder {self.encoder}")
+            if entry.trainable:
+                self._check_encoder_builds(entry, multiple)
+            if entry.trainable and self.objective is None:
+                raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} must be "
+                                    "trained: choose an objective")
+            if not entry.trainable and self.objective is not None:
+                raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} is "
+                                    "frozen (pretrained): objective must be null")
+            if self.objective is not None:
+                objective = self._make_objective()
+                if entry.layout not in objective.layouts:
+                    raise DetectorError(f"{self.name}.objective", f"{self.objective} cannot "
+                                        f"train a {entry.layout} encoder")
+                views = ("vectors", *objective.views)
+        elif self.objective is not None:
+            raise DetectorError(f"{self.name}.objective", "needs an encoder")
+        if scorer.requires not in views:
+            raise DetectorError(f"{self.name}.scorer", f"{self.scorer} needs the "
+                                f"{scorer.requires!r} view; this composition offers "
+                                f"{', '.join(views)}")
+
+    def _check_encoder_builds(self, entry: Any, multiple: int) -> None:
+        """Build the encoder on a small stand-in input, so bad values fail at creation."""
+        import torch
+
+        from soundwatch.detectors.encoders import ENCODERS, InputSpec
+
+        window = None if entry.layout == "rows" else max(64, 4 * multiple)
+        spec = InputSpec(entry.layout, 640 if entry.layout == "rows" else 16, window, 2)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
+            try:
+                ENCODERS.create(self.encoder, spec=spec, **(self.encoder_params or {}))
+            except DetectorError:
+                raise
+            except Exception as exc:  # a value the network's own code refuses
+                raise DetectorError(f"{self.name}.encoder_params", str(exc)) from None
+
+    # ----------------------------------------------------------------- features
+    def make_frontend(self) -> Any:
+        """The front-end these parameters describe (built once, then reused)."""
+        import json
+
+        from soundwatch.features import create_frontend
+
+        key = (self.frontend, json.dumps(self.frontend_params or {}, sort_keys=True,
+                                         default=str))
+        cached = getattr(self, "_frontend_cache", None)
+        if cached is None or cached[0] != key:
+            fe = create_frontend(self.frontend, **(self.frontend_params or {}))
+            fe.eval()
+            self._frontend_cache = (key, fe)
+        return self._frontend_cache[1]
+
+    def _device(self, ctx: RunContext) -> str:
+        if self.encoder is None:
+            return "cpu"
+        from soundwatch.training.fit import resolve_device
+
+        return resolve_device(ctx.device)
+
+    def clip_features(self, clips: Sequence[Clip], context: RunContext | None = None
+                      ) -> list[np.ndarray]:
+        """Front-end features of each clip (read-only memmaps with a cache folder)."""
+        from soundwatch.features import FeatureCache, extract
+
+        ctx = self._context(context)
+        fe = self.make_frontend().to(self._device(ctx))
+        cache = FeatureCache(Path(ctx.cache_dir)) if ctx.cache_dir else None
+        return extract(list(clips), fe, cache=cache, sr=fe.sr, progress=ctx.progress)
+
+    def signal_features(self, signals: Sequence[np.ndarray], sr: int,
+                        context: RunContext | None = None) -> list[np.ndarray]:
+        """Features of in-memory waveforms (resampled to the front-end's rate; no cache)."""
+        from soundwatch.audio import resample
+        from soundwatch.features import featurize_signal
+
+        fe = self.make_frontend().to(self._device(self._context(context)))
+        out = []
+        for signal in signals:
+            x = np.asarray(signal, dtype=np.float32).reshape(-1)
+            if sr != fe.sr:
+                x = resample(x, sr, fe.sr).astype(np.float32)
+            out.append(featurize_signal(x, fe))
+        return out
+
+    def _layout(self) -> str:
+        from soundwatch.features.frontends import frontend_layout
+
+        return frontend_layout(self.frontend)
+
+    def _arrays(self, feats: list[np.ndarray]) -> list[np.ndarray]:
+        """Features in the encoder's input layout (rows or ``[C, T]``)."""
+        layout = self._layout()
+        if layout == "rows":
+            return [feature_rows(f, layout).astype(np.float32, copy=False) for f in feats]
+        return [as_channels(f) for f in feats]
+
+    # ----------------------------------------------------------------- network
+    def _build_model(self, spec: dict[str, Any]) -> Any:
+        import torch
+
+        from soundwatch.detectors.encoders import ENCODERS, InputSpec
+
+        torch.manual_seed(int(self.seed))
+        input_spec = InputSpec(spec["layout"], int(spec["channels"]), spec.get("window"),
+                               int(spec.get("num_outputs", 1)))
+        model = ENCODERS.create(self.encoder, spec=input_spec, **(self.encoder_params or {}))
+        if self.objective is not None:
+            self._make_objective().attach_head(model, spec)
+        return model
+
+    def _fit_network(self, feats: list[np.ndarray], clips: list[Clip],
+                     labels: np.ndarray | None, ctx: RunContext) -> None:
+        entry = self._encoder_entry()
+        arrays = self._arrays(feats)
+        layout = entry.layout
+        if layout == "rows":
+            if sum(len(a) for a in arrays) < 2:
+                raise DetectorError(self.name, "too few feature vectors to train on "
+                                    "(clips too short?)")
+            window = None
+        else:
+            channels = int(arrays[0].shape[0])
+            if any(a.shape[0] != channels for a in arrays):
+                raise DetectorError(self.name, "clips give features with different numbers "
+                                    "of bins")
+            shortest = min(a.shape[-1] for a in arrays)
+            multiple = int(entry.time_multiple(self.encoder_params or {}))
+            wanted = self.window_frames or shortest
+            window = min(wanted, shortest) // multiple * multiple
+            if window < multiple:
+                window = wanted
+        objective = self._make_objective() if entry.trainable else None
+        plan = objective.plan(clips, labels, self.make_frontend().sr) if objective else None
+        spec = {
+            "layout": layout,
+            "channels": int(arrays[0].shape[-1] if layout == "rows" else arrays[0].shape[0]),
+            "window": window,
+            "num_outputs": plan.num_outputs if plan else 1,
+            "class_names": plan.class_names if plan else [],
+        }
+        model = self._build_model(spec)
+        if layout == "windows":
+            normal = arrays
+            if plan is not None and plan.targets is not None and objective.supervised:
+                normal = [a for a, t in zip(arrays, plan.targets, strict=True) if t == 0]
+            total = sum(a.shape[1] for a in normal)
+            mean = sum(a.sum(axis=1, dtype=np.float64) for a in normal) / total
+            var = sum(((a - mean[:, None]) ** 2).sum(axis=1, dtype=np.float64)
+                      for a in normal) / total
+            model.set_stats(mean, np.sqrt(var))
+        self.network_spec_ = spec
+        self.network_ = model
+        self.history_ = None
+        if objective is None:
+            model.eval()
+            return
+        from soundwatch.detectors.objectives import TrainInput
+        from soundwatch.training.fit import fit_network
+
+        train_spec = self.train_spec()
+        train_idx, val_idx = split_clips(len(arrays), train_spec.val_fraction, self.seed)
+        hop = max(1, self.train_hop or (window // 2 if window else 1))
+        data = TrainInput(arrays=arrays, clips=clips, plan=plan, train_idx=train_idx,
+                          val_idx=val_idx, window=window, hop=hop,
+                          frontend=self.make_frontend(), seed=int(self.seed))
+        train_data, val_data, overrides = objective.datasets(data)
+        log_csv = Path(ctx.log_dir) / "train_log.csv" if ctx.log_dir else None
+        kwargs: dict[str, Any] = {
+            "val_data": val_data,
+            "val_fraction": train_spec.val_fraction,
+            "epochs": train_spec.epochs,
+            "batch_size": train_spec.batch_size,
+            "optimizer": train_spec.optimizer,
+            "lr": train_spec.lr,
+            "weight_decay": train_spec.weight_decay,
+            "scheduler": train_spec.scheduler,
+            "scheduler_t0": train_spec.scheduler_t0,
+            "ema_decay": train_spec.ema_decay,
+            "gradient_clip_val": train_spec.gradient_clip_val,
+            "early_stopping_patience": train_spec.early_stopping_patience,
+            "restore_best": train_spec.epoch_choice == "best",
+            "seed": int(self.seed),
+            "device": ctx.device,
+            "precision": ctx.precision,
+            "checkpoint_dir": ctx.checkpoint_dir,
+            "resume": ctx.resume,
+            "log_csv": log_csv,
+            "progress": ctx.progress,
+            "in_memory_mb": ctx.in_memory_mb,
+        }
+        for name in ("devices", "strategy", "num_nodes"):
+            value = getattr(ctx, name, None)
+            if value is not None and not (name == "num_nodes" and value == 1):
+                kwargs[name] = value
+        kwargs.update(overrides)
+        network, history = fit_network(model, train_data, objective.loss(), **kwargs)
+        self.network_ = network
+        summary = history.summary()
+        for key in ("wall_s", "device", "precision"):  # run facts, not learned state
+            summary.pop(key, None)
+        self.history_ = summary
+
+    def _run_batches(self, x: np.ndarray, fn: Any, device: str) -> np.ndarray:
+        import torch
+
+        bs = max(INFERENCE_BATCH, int(self.train_spec().batch_size))
+        with torch.inference_mode():
+            arr = np.ascontiguousarray(x, dtype=np.float32)
+            # memmaps from the feature cache are read-only; torch wants a writable array
+            t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
+            outs = [fn(t[i : i + bs].to(device)).float().cpu() for i in range(0, len(t), bs)]
+        if not outs:
+            return np.zeros((0, 0))
+        return torch.cat(outs).double().numpy().reshape(len(x), -1)
+
+    def view_items(self, feats: list[np.ndarray], view: str | None = None,
+                   context: RunContext | None = None) -> list[np.ndarray]:
+        """Per clip, the items of a view (``[n_items, d]`` float64), before pooling.
+
+        Args:
+            feats: Front-end features of each clip.
+            view: One of :meth:`views` (default: what the scorer requires).
+            context: Run settings (the device).
+        """
+        from soundwatch.detectors.scorers import SCORERS
+        from soundwatch.training.data import pad_to, window_starts
+
+        view = view or SCORERS.get(self.scorer).requires
+        if self.encoder is None:
+            if view != "vectors":
+                raise DetectorError(self.name, f"no network: no {view!r} view")
+            layout = self._layout()
+            return [feature_rows(f, layout).astype(np.float64) for f in feats]
+        ctx = self._context(context)
+        device = self._device(ctx)
+        model = self.network_.to(device)
+        model.eval()
+        objective = self._make_objective() if view != "vectors" else None
+        arrays = self._arrays(feats)
+        window = self.network_spec_.get("window")
+        out = []
+        for arr in arrays:
+            # a fresh view function per clip: a stochastic view (the ELBO's seeded samples)
+            # gives a clip the same value whichever clips are scored with it
+            fn = model.embed if objective is None else objective.view_fn(
+                view, model, self.network_spec_, int(self.seed), device)
+            if window is None:
+                out.append(self._run_batches(arr, fn, device))
+                continue
+            hop = max(1, self.score_hop or window // 2)
+            starts = window_starts(arr.shape[-1], window, hop)
+            wins = np.stack([pad_to(arr[:, s : s + window], window) for s in starts])
+            out.append(self._run_batches(wins, fn, device))
+        return out
+
+    # ----------------------------------------------------------------- scoring
+    def _pooled(self, items: list[np.ndarray], view: str) -> list[np.ndarray]:
+        from soundwatch.detectors.pooling import pool
+
+        if view != "vectors":
+            return items
+        return [pool(self.pooling, it, **(self.pooling_params or {})) for it in items]
+
+    def _scorer_inputs(self, feats: list[np.ndarray], context: RunContext | None
+                       ) -> list[np.ndarray]:
+        from soundwatch.detectors.scorers import SCORERS
+
+        view = SCORERS.get(self.scorer).requires
+        return self._pooled(self.view_items(feats, view, context), view)
+
+    def _oof_scores(self, items: list[np.ndarray], domains: list[str | None]) -> np.ndarray:
+        """Out-of-fold scores: each fold's clips scored by a scorer fitted on the others."""
+        n = len(items)
+        k = min(OOF_FOLDS, n)
+        if not self.scorer_.needs_fit or k < 2:
+            if self.scorer_.needs_fit:
+                log.warning("%s: one training clip; its training score is in-sample",
+                            self.name)
+            return self.scorer_.score(items)
+        fold = np.random.default_rng(self.seed).permutation(n) % k
+        out = np.empty(n)
+        for f in range(k):
+            held = np.flatnonzero(fold == f)
+            kept = np.flatnonzero(fold != f)
+            scorer = self.scorer_.unfitted_copy()
+            try:
+                scorer.fit([items[i] for i in kept], [domains[i] for i in kept])
+            except (ValueError, DetectorError) as exc:
+                log.warning("%s: out-of-fold training scores impossible (%s); using in-sample "
+                            "scores, a threshold fitted on them is optimistic", self.name, exc)
+                return self.scorer_.score(items)
+            out[held] = scorer.score([items[i] for i in held])
+        return out
+
+    def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None,
+            context: RunContext | None = None) -> Self:
+        """Learn from training clips (see :meth:`Detector.fit`)."""
+        from soundwatch.decisions import Decider
+
+        self.validate_params()
+        self.set_context(context)
+        ctx = self._context(context)
+        clips = list(clips)
+        if not clips:
+            raise DetectorError(self.name, "no training clips")
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)  # refitting starts from nothing (fit is idempotent)
+        y = resolve_labels(self.name, clips, labels) if self.supervised else None
+        feats = self.clip_features(clips, ctx)
+        if self.encoder is not None:
+            self._fit_network(feats, clips, y, ctx)
+        normal = [i for i in range(len(clips)) if y is None or y[i] == 0]
+        items = self._scorer_inputs([feats[i] for i in normal], ctx)
+        domains = [clips[i].domain for i in normal]
+        self.scorer_ = self._make_scorer().fit(items, domains)
+        self.train_scores_ = self._oof_scores(items, domains)
+        self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
+        return self
+
+    def refit_scorer(self, clips: Sequence[Clip], context: RunContext | None = None,
+                     **scorer_change: Any) -> Self:
+        """Refit only the scorer (and threshold) of a fitted detector, keeping the network.
+
+        Args:
+            clips: The (normal) training clips.
+            context: Run settings.
+            **scorer_change: New ``scorer``, ``scorer_params``, ``pooling``... (as for
+                :meth:`set_params`; network parts cannot change).
+
+        Raises:
+            DetectorError: A change to a part that would need retraining.
+        """
+        from soundwatch.decisions import Decider
+
+        self._check_fitted()
+        frozen = ("frontend", "frontend_params", "encoder", "encoder_params", "objective",
+                  "objective_params", "training", "window_frames", "train_hop")
+        network_parts = ("frontend", "encoder", "objective", "training")
+        # a bare key (``epochs``) belongs to the one part that has it
+        bad = [k for k in scorer_change
+               if k in frozen or k.split("__")[0] in network_parts
+               or ("__" not in k and k not in self._param_names()
+                   and self._route(k) in network_parts)]
+        if bad:
+            raise DetectorError(self.name, f"{', '.join(bad)} changes the network: retrain")
+        self.set_params(**scorer_change)
+        clips = list(clips)
+        feats = self.clip_features(clips, context)
+        items = self._scorer_inputs(feats, context)
+        domains = [c.domain for c in clips]
+        self.scorer_ = self._make_scorer().fit(items, domains)
+        self.train_scores_ = self._oof_scores(items, domains)
+        self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
+        return self
+
+    def _checked(self, scores: np.ndarray, n: int) -> np.ndarray:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(scores) != n:
+            raise DetectorError(self.name, f"internal error: {len(scores)} scores for {n} inputs")
+        bad = int(np.sum(~np.isfinite(scores)))
+        if bad:
+            log.warning("%s: %d of %d scores are not finite", self.name, bad, n)
+        return scores
+
+    def score_features(self, feats: list[np.ndarray], context: RunContext | None = None
+                       ) -> np.ndarray:
+        """Scores of clips given their front-end features."""
+        self._check_fitted()
+        return self._checked(self.scorer_.score(self._scorer_inputs(feats, context)),
+                             len(feats))
+
+    def score(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
+        """Anomaly score per clip (float64, higher = more anomalous)."""
+        self._check_fitted()
+        clips = list(clips)
+        if not clips:
+            return np.zeros(0, dtype=np.float64)
+        return self.score_features(self.clip_features(clips, context), context)
+
+    def score_signals(self, signals: Sequence[np.ndarray], sr: int,
+                      context: RunContext | None = None) -> np.ndarray:
+        """Anomaly score per in-memory waveform (float64, higher = more anomalous)."""
+        self._check_fitted()
+        if len(signals) == 0:
+            return np.zeros(0, dtype=np.float64)
+        return self.score_features(self.signal_features(signals, sr, context), context)
+
+    def embed(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
+        """The pooled ``vectors`` view ``[N, D]`` of each clip (embedding or statistics)."""
+        self._check_fitted()
+        items = self.view_items(self.clip_features(list(clips), context), "vectors", context)
+        return np.concatenate(self._pooled(items, "vectors"))
+
+    # ----------------------------------------------------------------- persistence
+    def _save_state(self, directory: Path) -> dict[str, Any]:
+        arrays = {f"scorer/{k}": v for k, v in self.scorer_.state().items()}
+        arrays["train_scores"] = np.asarray(self.train_scores_, dtype=np.float64)
+        write_npz(directory / STATE_FILE, arrays)
+        meta: dict[str, Any] = {"threshold": float(self.threshold_)}
+        if self.encoder is not None:
+            from soundwatch.detectors.networks import save_weights
+
+            save_weights(directory / WEIGHTS_FILE, self.network_.state_dict())
+            meta["network_spec"] = self.network_spec_
+            meta["history"] = self.history_
+        return meta
+
+    def _load_state(self, directory: Path, meta: dict[str, Any]) -> None:
+        arrays = read_npz(directory / STATE_FILE)
+        try:
+            scorer_arrays = {k[len("scorer/"):]: v for k, v in arrays.items()
+                             if k.startswith("scorer/")}
+            self.scorer_ = self._make_scorer().load_state(scorer_arrays)
+            self.train_scores_ = arrays["train_scores"]
+            self.threshold_ = float(meta["threshold"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DetectorError(directory / STATE_FILE, f"incomplete detector state "
+                                f"(missing {exc})") from None
+        if self.encoder is None:
+            return
+        from soundwatch.detectors.networks import load_weights
+
+        spec = meta.get("network_spec")
+        if not isinstance(spec, dict):
+            raise DetectorError(directory / "config.json", "no network_spec")
+        model = self._build_model(spec)
+        state = load_weights(directory / WEIGHTS_FILE)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise DetectorError(directory / WEIGHTS_FILE, f"weights do not fit: {first}"
+                                ) from None
+        model.eval()
+        self.network_spec_ = spec
+        self.network_ = model
+        self.history_ = meta.get("history")

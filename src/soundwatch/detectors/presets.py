@@ -1,0 +1,163 @@
+"""Registered detector presets (timm-style entry points): today's tuned compositions by name.
+
+Each entry function returns a :class:`~soundwatch.detectors.composed.ComposedDetector`;
+``create_detector(name, **overrides)`` applies overrides on top. The YAML presets under
+``soundwatch/configs/`` (``--config cnn1d-synthetic``) are further tuned overrides of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from soundwatch.detectors.composed import ComposedDetector
+from soundwatch.detectors.ensemble import EnsembleDetector
+from soundwatch.detectors.registry import register_detector
+
+__all__ = [
+    "DEFAULT_DETECTOR", "ae", "cnn1d", "embedding", "ensemble", "gmm", "knn",
+    "knn_frames", "mahalanobis", "unet1d_ae", "vae1d", "wavevision",
+]
+
+DEFAULT_DETECTOR = "knn-frames"
+"""The preset ``soundwatch train DATA`` uses when no detector is named (docs/benchmarks.md,
+"Real recordings": chosen on dcase2020-mini, mimii-raw-mini and the synthetic machines)."""
+
+_CLASSICAL_TEST = {"frontend_params": {"n_mels": 32}}
+_NETWORK_TEST: dict[str, Any] = {"training__epochs": 1, "training__batch_size": 32}
+_CNN_TEST: dict[str, Any] = {
+    "training": {"epochs": 1, "batch_size": 4, "val_fraction": 0.0},
+    "encoder__preset": "tiny",
+    "frontend_params": {"n_mels": 16, "n_fft": 512, "hop_length": 256},
+    # pitch shifting is left out: librosa's first call alone takes seconds
+    "objective__anomaly_kinds": "noise,tone,impulses,burst,speed,notch",
+}
+
+_CNN_TRAINING = {"epochs": 30, "batch_size": 32, "lr": 1e-3, "optimizer": "adamw",
+                 "weight_decay": 1e-4, "scheduler": "cosine", "val_fraction": 0.1}
+
+
+@register_detector("gmm", test_params={**_CLASSICAL_TEST, "scorer__n_components": 2})
+def gmm() -> ComposedDetector:
+    """Gaussian mixture on standardised log-mel statistics; score = negative log-likelihood."""
+    return ComposedDetector(frontend="logmel", pooling="meanstd", scorer="gmm")
+
+
+@register_detector("knn", test_params={**_CLASSICAL_TEST, "scorer__n_neighbors": 2})
+def knn() -> ComposedDetector:
+    """Mean distance to the 5 nearest training clips (standardised log-mel statistics)."""
+    return ComposedDetector(
+        frontend="logmel", pooling="meanstd", scorer="knn",
+        scorer_params={"n_neighbors": 5, "metric": "euclidean", "domain_aware": False,
+                       "standardize": True},
+    )
+
+
+@register_detector("mahalanobis", test_params=_CLASSICAL_TEST)
+def mahalanobis() -> ComposedDetector:
+    """Mahalanobis distance with a Ledoit-Wolf shrunk covariance of log-mel statistics."""
+    return ComposedDetector(frontend="logmel", pooling="meanstd", scorer="mahalanobis")
+
+
+@register_detector("ae", test_params={
+    **_NETWORK_TEST, "frontend_params": {"n_mels": 16, "n_frames": 3},
+    "encoder_params": {"hidden": 16, "n_hidden": 2, "latent_dim": 4},
+})
+def ae() -> ComposedDetector:
+    """DCASE Task 2 baseline autoencoder on 5 stacked log-mel frames; MSE (or -p scorer=...)."""
+    return ComposedDetector(
+        frontend="frames", encoder="ae", objective="reconstruction", pooling="mean",
+        scorer="mse",
+        training={"epochs": 100, "batch_size": 256, "lr": 1e-3, "optimizer": "adam",
+                  "val_fraction": 0.1},
+    )
+
+
+@register_detector("vae1d", test_params={
+    **_NETWORK_TEST, "frontend_params": {"n_mels": 16}, "window_frames": 16,
+    "score_hop": 16, "encoder_params": {"hidden": 16, "latent_dim": 4},
+    "objective__n_samples": 2,
+})
+def vae1d() -> ComposedDetector:
+    """Variational autoencoder with 1-D convolutions over log-mel windows; negative ELBO."""
+    return ComposedDetector(
+        frontend="logmel", encoder="vae1d", objective="vae", pooling="mean", scorer="elbo",
+        window_frames=64, score_hop=64,
+        training={"epochs": 50, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
+                  "val_fraction": 0.1},
+    )
+
+
+@register_detector("unet1d-ae", test_params={
+    **_NETWORK_TEST, "frontend_params": {"n_mels": 16}, "window_frames": 16,
+    "score_hop": 16, "encoder__base_channels": 8,
+})
+def unet1d_ae() -> ComposedDetector:
+    """The seed's U-Net-style 1-D conv autoencoder (called "VAE1D" there); MSE score."""
+    return ComposedDetector(
+        frontend="logmel", encoder="unet1d", objective="reconstruction", pooling="mean",
+        scorer="mse", window_frames=64, score_hop=64,
+        training={"epochs": 50, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
+                  "val_fraction": 0.1},
+    )
+
+
+@register_detector("cnn1d", test_params=_CNN_TEST)
+def cnn1d() -> ComposedDetector:
+    """Wave1DCNN (Conv1d + GeM + BiGRU) on log-mel channels; auxiliary objective, k-NN score."""
+    return ComposedDetector(
+        frontend="logmel", encoder="cnn1d", objective="auxiliary", pooling="mean",
+        scorer="knn", training=dict(_CNN_TRAINING),
+    )
+
+
+@register_detector("wavevision", test_params={**_CNN_TEST, "encoder__image_size": 32})
+def wavevision() -> ComposedDetector:
+    """WaveVisionNet (EfficientNet-style CNN + LambdaConv) on log-mel images; auxiliary, k-NN."""
+    return ComposedDetector(
+        frontend="logmel", encoder="wavevision", objective="auxiliary", pooling="mean",
+        scorer="knn", training={**_CNN_TRAINING, "epochs": 20},
+    )
+
+
+@register_detector("knn-frames", test_params=_CLASSICAL_TEST)
+def knn_frames() -> ComposedDetector:
+    """Frame-level k-NN: each log-mel frame's distance to the nearest normal training frame.
+
+    Frames are standardised per mel bin; a clip's score is the mean over its frames of the
+    Euclidean distance to the nearest training frame (source and target banks, the smaller;
+    at most 20 000 training frames). The recommended default (``DEFAULT_DETECTOR``).
+    """
+    return ComposedDetector(
+        frontend="logmel", pooling="none", scorer="knn",
+        scorer_params={"n_neighbors": 1, "metric": "euclidean", "standardize": True},
+    )
+
+
+@register_detector("ensemble", test_params={
+    "members": [{"detector": "mahalanobis", "params": _CLASSICAL_TEST},
+                {"detector": "knn", "params": {**_CLASSICAL_TEST, "scorer__n_neighbors": 2}}],
+    "weights": None,
+})
+def ensemble() -> EnsembleDetector:
+    """Frame-level log-mel k-NN (weight 2) and CREPE-tiny embedding k-NN (1), z-normalised.
+
+    Needs ``soundwatch[pretrained]`` for its CREPE member; ``-p members=[...]`` chooses others.
+    """
+    return EnsembleDetector(members=[{"detector": "knn-frames"}, {"detector": "embedding"}],
+                            weights=[2.0, 1.0])
+
+
+_EMBEDDING_TEST: dict[str, Any] = {"encoder": "crepe-tiny"}
+
+
+@register_detector("embedding", test_params=_EMBEDDING_TEST)
+def embedding() -> ComposedDetector:
+    """Frozen pretrained encoder (CREPE tiny) frame embeddings, mean+std; domain-aware k-NN.
+
+    Needs ``pip install soundwatch[pretrained]``. ``-p encoder=crepe-full``,
+    ``-p encoder__layer=4``, ``-p scorer=mahalanobis`` choose other parts.
+    """
+    return ComposedDetector(
+        frontend="waveform", frontend_params={"sr": 16000}, encoder="crepe-tiny",
+        pooling="meanstd", scorer="knn", window_frames=1024, score_hop=1024,
+    )

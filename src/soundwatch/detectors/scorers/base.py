@@ -1,0 +1,163 @@
+"""The Scorer contract: fit on a view's per-clip items with their domains, score (pure numpy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+
+from soundwatch.detectors.component import Component
+from soundwatch.errors import DetectorError
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["AGGREGATES", "VIEWS", "RowScorer", "Scorer", "as_rows", "per_clip"]
+
+VIEWS = ("vectors", "residual", "probability", "elbo")
+"""What a scorer consumes: ``vectors`` (front-end features, or a network's embeddings),
+``residual`` (input minus reconstruction), ``probability`` (a classifier's anomaly
+probability), ``elbo`` (a VAE's negative ELBO)."""
+
+AGGREGATES = ("mean", "max")
+
+
+def as_rows(item: np.ndarray) -> np.ndarray:
+    """One clip's items as a float64 2-D array ``[n, d]``."""
+    x = np.asarray(item, dtype=np.float64)
+    # an explicit width: reshape(0, -1) is ambiguous for a clip without items
+    return x.reshape(1, -1) if x.ndim <= 1 else x.reshape(len(x), int(np.prod(x.shape[1:])))
+
+
+def per_clip(per_row: np.ndarray, counts: Sequence[int], how: str = "mean") -> np.ndarray:
+    """Aggregate per-row scores to one score per clip (rows are contiguous, clip by clip).
+
+    Clips without rows get NaN.
+    """
+    out = np.full(len(counts), np.nan)
+    start = 0
+    for i, n in enumerate(counts):
+        if n:
+            chunk = per_row[start : start + n]
+            out[i] = chunk.max() if how == "max" else chunk.sum() / n
+        start += n
+    return out
+
+
+class Scorer(Component):
+    """Base of every scorer (scikit-learn style, registered with ``@register_scorer``).
+
+    Subclasses declare their hyper-parameters as keyword-only ``__init__`` arguments
+    stored unchanged, set ``requires`` (one of :data:`VIEWS`) and ``needs_fit``, and
+    implement :meth:`fit`, :meth:`score`, :meth:`state` and :meth:`load_state`. Learned
+    arrays live in attributes ending with ``_``. :meth:`score` uses numpy only, so an
+    export can score without torch or scikit-learn.
+    """
+
+    kind: ClassVar[str] = "scorer"
+    requires: ClassVar[str] = "vectors"
+    needs_fit: ClassVar[bool] = True
+
+    # ---------------------------------------------------------------- contract
+    def fit(self, items: Sequence[np.ndarray], domains: Sequence[str | None]) -> Self:
+        """Learn from the training clips' items (``items[i]``: ``[n_i, d]`` of clip ``i``).
+
+        Args:
+            items: Per-clip arrays of the view this scorer ``requires``.
+            domains: Each clip's domain (``"source"``, ``"target"`` or ``None``).
+        """
+        return self
+
+    def score(self, items: Sequence[np.ndarray]) -> np.ndarray:
+        """One float64 score per clip, higher = more anomalous."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Learned arrays, to save (no pickles)."""
+        return {}
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> Self:
+        """Restore what :meth:`state` returned."""
+        return self
+
+
+
+class RowScorer(Scorer):
+    """A scorer of row vectors: optional subsampling and standardisation, per-row scores.
+
+    Subclasses declare ``standardize``, ``aggregate``, ``max_rows`` and ``seed`` among their
+    parameters and implement :meth:`_fit_rows`, :meth:`_score_rows`, :meth:`_state_rows`
+    and :meth:`_load_rows`. Every item row is scored; a clip's score is the mean (or max,
+    ``aggregate``) of its rows' scores, so a pooled clip (one row) gets its row's score.
+    """
+
+    standardize: bool
+    aggregate: str
+    max_rows: int
+    seed: int
+
+    def validate(self) -> None:  # noqa: D102
+        self._check_choice("aggregate", AGGREGATES)
+        self._check_int("max_rows")
+        self._check_choice("standardize", (True, False))
+
+    def _fit_rows(self, x: np.ndarray, domains: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _score_rows(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _state_rows(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _load_rows(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def fit(self, items: Sequence[np.ndarray], domains: Sequence[str | None]) -> Self:  # noqa: D102
+        self.validate()
+        rows = [as_rows(i) for i in items]
+        x = np.concatenate(rows) if rows else np.zeros((0, 0))
+        row_domains = np.repeat(
+            np.array(["target" if d == "target" else "source" for d in domains]),
+            [len(r) for r in rows],
+        )
+        if len(x) > self.max_rows:
+            keep = np.random.default_rng(self.seed).choice(len(x), self.max_rows, replace=False)
+            keep = np.sort(keep)
+            x, row_domains = x[keep], row_domains[keep]
+        if len(x) == 0:
+            raise DetectorError(f"scorer {self.name}", "no training vectors")
+        if self.standardize:
+            self.mean_ = x.mean(axis=0)
+            std = x.std(axis=0)
+            self.scale_ = np.where(std > 1e-12, std, 1.0)
+            x = (x - self.mean_) / self.scale_
+        self._fit_rows(x, row_domains)
+        return self
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        if self.standardize:
+            return (x - self.mean_) / self.scale_
+        return x
+
+    def score(self, items: Sequence[np.ndarray]) -> np.ndarray:  # noqa: D102
+        rows = [as_rows(i) for i in items]
+        if not rows:
+            return np.zeros(0)
+        x = np.concatenate(rows)
+        per_row = self._score_rows(self._transform(x)) if len(x) else np.zeros(0)
+        return per_clip(np.asarray(per_row, dtype=np.float64), [len(r) for r in rows],
+                        self.aggregate)
+
+    def state(self) -> dict[str, np.ndarray]:  # noqa: D102
+        out = dict(self._state_rows())
+        if self.standardize:
+            out.update({"mean": self.mean_, "scale": self.scale_})
+        return out
+
+    def load_state(self, arrays: dict[str, np.ndarray]) -> Self:  # noqa: D102
+        if self.standardize:
+            self.mean_, self.scale_ = arrays["mean"], arrays["scale"]
+        self._load_rows(arrays)
+        return self

@@ -1,0 +1,1 @@
+"""Test helpers shared by test modules (importable as ``helpers``: tests/ is on sys.path)."""
