@@ -32,6 +32,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/embeddings.py
 	$(PY) benchmarks/serve.py
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/scale.py

@@ -73,6 +73,36 @@ def test_export_command_then_runtime_scores_like_the_run(run_dir, tmp_path, monk
     np.testing.assert_allclose(json.loads(res.stdout), ref, rtol=1e-4)
 
 
+def test_score_exported_writes_the_runtime_scores(run_dir, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "export"
+    code, _, err = cli(monkeypatch, capsys, "export", run_dir, "--out", out)
+    assert code == 0, err
+    data_root = Path(json.loads((run_dir / "run.json").read_text())["command"][2])
+    folder = data_root / "fan" / "test"
+    csv_path = tmp_path / "scores.csv"
+    code, _, err = cli(monkeypatch, capsys, "score", out, folder, "--exported", "--machine",
+                       "fan", "--out", csv_path)
+    assert code == 0, err
+    import pandas as pd
+
+    table = pd.read_csv(csv_path)
+    wavs = sorted(folder.glob("*.wav"))
+    assert sorted(table["path"]) == sorted(str(p) for p in wavs)
+    ref = _torch_scores(run_dir, wavs)
+    got = table.set_index("path").loc[[str(p) for p in wavs], "score"].to_numpy()
+    np.testing.assert_allclose(got, ref, rtol=1e-4)
+    assert set(table["decision"]) <= {0, 1} and table["percentile"].between(0, 100).all()
+    code, _, err = cli(monkeypatch, capsys, "score", out, "--exported")
+    assert code == 2 and "DATA" in err
+
+
+def _torch_scores(run_dir: Path, wavs: list[Path]) -> np.ndarray:
+    from soundwatch.runs import Run
+
+    return Run.open(run_dir).load_detector("fan").score_signals(
+        [sf.read(p, dtype="float32")[0] for p in wavs], SR)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--machine", "valve"], "no trained detector for valve"),
     (["--format", "tflite"], "'tflite' is not one of onnx"),

@@ -298,8 +298,16 @@ def score(
     gpus_per_task: Annotated[
         float, typer.Option("--gpus-per-task", help="Ray: GPUs per scoring actor.")
     ] = 0.0,
+    exported: Annotated[
+        bool, typer.Option("--exported", help="RUN is an export folder (soundwatch export): "
+                           "score the DATA files with onnxruntime, without torch; CSV on stdout "
+                           "or --out FILE.")
+    ] = False,
 ) -> None:
     """Score recordings (or one long recording in windows) with a trained RUN, with decisions."""
+    if exported:
+        _score_exported(run, data or [], out, machine)
+        return
     paths = list(data or [])
     if backend == "ray" and (window is not None or hop is not None):
         raise ConfigError("--backend ray", "scores files and folders; a long recording "
@@ -347,6 +355,32 @@ def score(
         _print_json({"scores_dir": str(out_dir), "clips": rows.to_dict("records")})
         return
     _print_score_summary(table, out_dir)
+
+
+def _score_exported(export: Path, data: list[Path], out: Path | None,
+                    machine: list[str] | None) -> None:
+    """``score --exported``: the runtime's CSV for files (folders: their audio files)."""
+    from soundwatch.atomic import atomic_open
+    from soundwatch.datasets.discovery import OTHER_AUDIO_EXTENSIONS
+    from soundwatch.datasets.names import AUDIO_EXTENSIONS
+    from soundwatch.runtime.__main__ import write_scores
+
+    if not data:
+        raise ConfigError("DATA", "give the audio files or folders to score with the export")
+    suffixes = set(AUDIO_EXTENSIONS) | set(OTHER_AUDIO_EXTENSIONS)
+    files = []
+    for path in data:
+        if path.is_dir():
+            files += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in suffixes)
+        else:
+            files.append(str(path))
+    one = machine[0] if machine else None
+    if out is None:
+        write_scores(str(export), files, sys.stdout, one)
+        return
+    with atomic_open(out, "w", newline="", encoding="utf-8") as handle:
+        write_scores(str(export), files, handle, one)
+    typer.echo(f"scored {len(files)} file(s) with {export} -> {out}", err=True)
 
 
 def _finite(value: float) -> float | None:
