@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from monitor_support import SOUNDWATCH, cli, free_port, start, train_run, wait_for, write_clip
+from monitor_support import SOUNDWATCH, free_port, start, train_run, wait_for, write_clip
+
+from helpers.cli import run_cli as cli
 
 httpx = pytest.importorskip("httpx", reason="httpx is not installed (the serve extra)")
 pytest.importorskip("fastapi", reason="fastapi is not installed (the serve extra)")

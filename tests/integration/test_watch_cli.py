@@ -14,7 +14,9 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
-from monitor_support import cli, start, train_run, wait_for, write_clip
+from monitor_support import start, train_run, wait_for, write_clip
+
+from helpers.cli import run_cli as cli
 
 pytest.importorskip("watchdog", reason="watchdog is not installed (the serve extra)")
 
