@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import logging
+import shlex
 import shutil
 import sys
 import time
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         text, _ = mimii(systems, args.out, splits)
         parts += ["**mimii-raw-mini** (fan id_02, 0 dB, channel 0; 5 normals train, 5 normals "
                   "+ 10 abnormals test per split):", "", text, ""]
-    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/embeddings.py " + " ".join(
+    command = "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/embeddings.py " + shlex.join(
         sys.argv[1:] if argv is None else argv)
     body = "\n".join([
         "## Real recordings: embeddings, scorers, ensembles (issue 15)", "",
