@@ -138,7 +138,7 @@ def test_baseline_variant_is_n_times_the_block_form_with_the_empirical_covarianc
 def test_a_missing_domain_uses_the_other_covariance(variant, missing, caplog):
     items, domains = _residual_set()
     kept = [(i, d) for i, d in zip(items, domains, strict=True) if d != missing]
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="soundwatch"):
         scorer = SelectiveMahalanobisScorer(variant=variant, block_size=6).fit(
             [i for i, _ in kept], [d for _, d in kept])
     np.testing.assert_array_equal(scorer.precision_source_, scorer.precision_target_)
