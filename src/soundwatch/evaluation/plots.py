@@ -40,7 +40,9 @@ def _figure(width: float, height: float) -> Figure:
     return fig
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_figure(fig: Figure, path: Path) -> Path:
+    """Write a figure as PNG atomically (its folder made if missing); the one figure writer."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, bbox_inches="tight")
     return path
@@ -81,7 +83,7 @@ def plot_roc(df: pd.DataFrame, machine: str, mode: str, path: str | os.PathLike[
     ax.set_title(f"ROC: {printable(machine)}")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="lower right", fontsize=8)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_histograms(
@@ -114,7 +116,7 @@ def plot_histograms(
     ax.set_title(f"Scores: {printable(machine)}")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_confusion(confusions: dict[str, list[list[int]]], path: str | os.PathLike[str]) -> Path:
@@ -138,7 +140,7 @@ def plot_confusion(confusions: dict[str, list[list[int]]], path: str | os.PathLi
         ax.set_ylabel("true")
         ax.set_title(printable(name), fontsize=9)
     fig.tight_layout()
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def plot_metric_bars(machine_table: pd.DataFrame, mode: str, path: str | os.PathLike[str]
@@ -160,7 +162,7 @@ def plot_metric_bars(machine_table: pd.DataFrame, mode: str, path: str | os.Path
     ax.set_ylabel("score")
     ax.set_title("AUC and pAUC per machine type")
     ax.legend(fontsize=8, loc="lower right")
-    return _save(fig, Path(path))
+    return save_figure(fig, Path(path))
 
 
 def make_plots(

@@ -184,7 +184,7 @@ def _machine_plots(
     import numpy as np
     from matplotlib.figure import Figure
 
-    from soundwatch.atomic import atomic_path
+    from soundwatch.evaluation.plots import save_figure
 
     out: dict[str, dict[str, Path]] = {}
     folder = out_dir / "plots"
@@ -213,10 +213,7 @@ def _machine_plots(
         ax.set_title(f"{machine}: scores against training", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = folder / f"distribution_{machine}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png")
+        path = save_figure(fig, folder / f"distribution_{machine}.png")
         mine["distribution"] = path
         curve = _training_curve(run / "train_log" / f"{machine}.csv", folder, machine)
         if curve is not None:
@@ -230,7 +227,7 @@ def _training_curve(csv: Path, folder: Path, machine: str) -> Path | None:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from soundwatch.atomic import atomic_path
+    from soundwatch.evaluation.plots import save_figure
 
     if not csv.is_file():
         return None
@@ -257,11 +254,7 @@ def _training_curve(csv: Path, folder: Path, machine: str) -> Path | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    path = folder / f"training_{machine}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
+    return save_figure(fig, folder / f"training_{machine}.png")
 
 
 def _timelines(run: Path) -> dict[str, list[dict[str, Any]]]:
