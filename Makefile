@@ -36,6 +36,7 @@ bench: install
 	$(PY) benchmarks/serve.py
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/scale.py
+	$(PY) benchmarks/default_cost.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs

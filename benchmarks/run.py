@@ -5,6 +5,8 @@ Run::
     .venv/bin/python benchmarks/run.py                  # full run (< 60 min on 2 cores)
     .venv/bin/python benchmarks/run.py --quick          # smaller data and epochs (< 8 min)
     .venv/bin/python benchmarks/run.py --only pink,speed --out /tmp/bench --no-write
+    .venv/bin/python benchmarks/run.py --only machines --machines-seed 1 --no-write
+                                                        # a validation set (not reported)
 
 Sections (``--only`` takes a comma-separated subset):
 
@@ -140,6 +142,7 @@ class Ctx:
     workers: int
     write: bool = True
     overrides: list[str] = field(default_factory=list)
+    machines_seed: int = SEED
 
     @property
     def cache_dir(self) -> str:
@@ -412,7 +415,8 @@ def section_pink(ctx: Ctx) -> Result:
     sup = [make_system(ctx, "pink", n, preset=f"{n}-pink", epochs=cap(ep, n),
                        label=f"{n} supervised")
            for n in NETWORKS]
-    names = ["cnn1d", "wavevision", "vae1d", "unet1d-ae", "ae", "gmm", "knn", "mahalanobis"]
+    names = ["cnn1d", "wavevision", "vae1d", "unet1d-ae", "ae", "gmm", "knn", "mahalanobis",
+             "knn-frames", "embedding"]
     from soundwatch.detectors import list_detectors
 
     names = [n for n in names if n in list_detectors()]
@@ -534,9 +538,10 @@ def section_machines(ctx: Ctx) -> Result:
 
     src, tgt, per_group, seconds = ctx.scale.machines
     types = (ctx.scale.machine_types or "all").replace(",", "-")
-    root = ctx.out / f"machines-{types}-{src}-{tgt}-{per_group}-{seconds:g}s"
+    data_seed = ctx.machines_seed
+    root = ctx.out / f"machines-{types}-{src}-{tgt}-{per_group}-{seconds:g}s-seed{data_seed}"
     t0 = time.perf_counter()
-    synth_machines(root, ctx.scale.machine_types, src, tgt, per_group, seconds, 16000, SEED,
+    synth_machines(root, ctx.scale.machine_types, src, tgt, per_group, seconds, 16000, data_seed,
                    ctx.workers)
     synth_s = time.perf_counter() - t0
     clips = discover(root)
@@ -577,12 +582,17 @@ def section_machines(ctx: Ctx) -> Result:
                          f3(v["pauc"]), f3(v["score"]), diff, f3(v["f1"])])
     rows.sort(key=lambda r: machines.index(r[0]))
     n_test = 4 * per_group
+    seed_text = ("data seed 0 (the benchmark set; seeds >= 1, `--machines-seed`, are "
+                 "validation sets for choosing detectors, see `benchmarks/synth_select.py`)"
+                 if data_seed == 0 else f"data seed {data_seed} (a VALIDATION set, not the "
+                 "benchmark set of seed 0)")
     text = "\n".join([
         f"`synth_machines`: {len(machines)} machine types ({', '.join(machines)}), each "
         f"{src} source + {tgt} target normal training clips and {n_test} test clips "
-        f"({per_group} per source/target x normal/anomaly) of {seconds:g} s; data generation "
-        f"{synth_s:.0f} s. One detector per machine type, trained on its normal training "
-        "clips with its preset (`cnn1d`/`wavevision` in both unsupervised objectives). "
+        f"({per_group} per source/target x normal/anomaly) of {seconds:g} s, {seed_text}; "
+        f"data generation {synth_s:.0f} s. One detector per machine type, trained on its "
+        "normal training clips with its preset (`cnn1d`/`wavevision` in both unsupervised "
+        "objectives). "
         "Metrics as the DCASE 2024 evaluator (`soundwatch.evaluation`, mode dcase2024); "
         "score = harmonic mean of AUC (source), AUC (target), pAUC; official = harmonic "
         "mean over all machine types. F1 at the gamma threshold (training scores).",
@@ -817,7 +827,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for scratch data (default: a temporary folder, deleted)")
     parser.add_argument("--workers", type=int, default=2, help="data-generation processes")
     parser.add_argument("--no-write", action="store_true", help="leave docs/benchmarks.md alone")
+    parser.add_argument("--machines-seed", type=int, default=SEED,
+                        help="data seed of the synthetic machines set (0: the benchmark set; "
+                        "others: validation sets for choosing detectors)")
     args = parser.parse_args(argv)
+    if args.machines_seed != SEED and not args.no_write:
+        parser.error("--machines-seed other than 0 makes a validation run: add --no-write "
+                     "(docs/benchmarks.md reports the benchmark set, seed 0)")
     keys = [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in SECTIONS]
     if unknown:
@@ -842,7 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         if out == ROOT or ROOT in out.parents:
             parser.error("--out must be outside the repository (scratch data never goes there)")
         out.mkdir(parents=True, exist_ok=True)
-    ctx = Ctx(scale, out, args.workers, write=not args.no_write)
+    ctx = Ctx(scale, out, args.workers, write=not args.no_write,
+              machines_seed=args.machines_seed)
     info = machine_info()
     commit, dirty = git_info()
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")

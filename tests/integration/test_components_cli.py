@@ -28,6 +28,15 @@ def test_components_lists_every_registry():
     assert data["encoders"]["ae"]["layout"] == "rows"
 
 
+def test_components_table_keeps_bracketed_text():
+    # "[pretrained]" in a description is text, not rich markup to swallow
+    done = subprocess.run([sys.executable, "-m", "soundwatch", "components", "encoders"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "250"})
+    assert done.returncode == 0, done.stderr
+    assert "needs [pretrained]" in done.stdout
+
+
 def test_components_refuses_an_unknown_kind():
     done = _run("components", "gizmos")
     assert done.returncode == 2

@@ -80,6 +80,7 @@ def components(
     chosen with -p (e.g. ``soundwatch train DATA -d ae -p scorer=knn``).
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     if kind is not None and kind.rstrip("s") + "s" not in KINDS:
@@ -98,8 +99,10 @@ def components(
         if params:
             table.add_column("parameters")
         for name, entry in data[k].items():
-            row = [name, entry["description"]]
+            # descriptions are plain text: "[pretrained]" is not rich markup
+            row = [escape(name), escape(entry["description"])]
             if params:
-                row.append(", ".join(f"{p}={v}" for p, v in entry.get("params", {}).items()))
+                row.append(escape(", ".join(f"{p}={v}"
+                                            for p, v in entry.get("params", {}).items())))
             table.add_row(*row)
         console.print(table)

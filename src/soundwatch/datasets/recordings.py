@@ -122,9 +122,14 @@ def collect_recordings(
                 log.info("%s: %d known-layout clip(s) outside the test split left out",
                          path, len(left))
             known = [c for c in known if c.split in ("test", None)]
+        # a dataset holding trained and other machine types: the others keep their own
+        # type and are left out by the caller (with a warning), never scored by another
+        # type's detector; otherwise (e.g. evaluation files in a folder named anyhow) the
+        # type comes from the path, ``machine`` or the run's only one
+        mixed = any(c.machine in trained for c in known)
         for clip in known:
             name, _ = _machine_of(clip, clip.path, trained, machine)
-            if name is None:
+            if name is None or (mixed and clip.machine and clip.machine not in trained):
                 name = clip.machine
             clips[str(clip.path)] = clip.with_(machine=name)
         for file in other:

@@ -284,10 +284,11 @@ class ComposedDetector(Detector):
                                     f"{multiple} for encoder {self.encoder}")
             if entry.trainable:
                 self._check_encoder_builds(entry, multiple)
-            if entry.trainable and self.objective is None:
+            trains = bool(entry.trains(self.encoder_params or {}))
+            if trains and self.objective is None:
                 raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} must be "
                                     "trained: choose an objective")
-            if not entry.trainable and self.objective is not None:
+            if not trains and self.objective is not None:
                 raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} is "
                                     "frozen (pretrained): objective must be null")
             if self.objective is not None:
@@ -414,7 +415,7 @@ class ComposedDetector(Detector):
             window = min(wanted, shortest) // multiple * multiple
             if window < multiple:
                 window = wanted
-        objective = self._make_objective() if entry.trainable else None
+        objective = self._make_objective() if entry.trains(self.encoder_params or {}) else None
         plan = objective.plan(clips, labels, self.make_frontend().sr) if objective else None
         spec = {
             "layout": layout,

@@ -39,7 +39,8 @@ PREP_MODES = ("none", "channels", "logmel2d", "image")
 IMAGE_RANGES = ("minmax", "standard")
 
 ENCODERS: Registry[Callable[..., Any]] = Registry(
-    "encoder", modules=("soundwatch.detectors.encoders", "soundwatch.detectors.pretrained"),
+    "encoder", modules=("soundwatch.detectors.encoders", "soundwatch.detectors.pretrained",
+                         "soundwatch.detectors.own_pretrained"),
     error=DetectorError,
 )
 """Registered encoder entry functions ``(spec, **params) -> EncoderModel``."""
@@ -48,6 +49,7 @@ ENCODERS: Registry[Callable[..., Any]] = Registry(
 def register_encoder(
     name: str, *, layout: str = "windows", trainable: bool = True,
     time_multiple: Callable[[dict[str, Any]], int] | None = None,
+    trains: Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[Any], Any]:
     """Register an encoder entry function.
 
@@ -57,19 +59,23 @@ def register_encoder(
             ``"windows"`` (``[B, C, T]`` windows of a ``[bins, T]`` or waveform feature).
         trainable: False for frozen pretrained encoders (no objective, no training).
         time_multiple: ``params -> k``: window lengths must be multiples of ``k``.
+        trains: ``params -> bool``: whether the encoder with these parameters is trained
+            by an objective (default: ``trainable``), e.g. a pretrained encoder that is
+            fine-tuned when a parameter asks for it.
     """
 
     def decorator(fn: Any) -> Any:
         fn.layout = layout
         fn.trainable = trainable
         fn.time_multiple = time_multiple or (lambda params: 1)
+        fn.trains = trains or (lambda params: trainable)
         return ENCODERS.register(name)(fn)
 
     return decorator
 
 
 def encoder_info(name: str) -> Any:
-    """The registered entry function (with ``layout``, ``trainable``, ``time_multiple``)."""
+    """The registered entry function (``layout``, ``trainable``, ``time_multiple``, ``trains``)."""
     return ENCODERS.get(name)
 
 

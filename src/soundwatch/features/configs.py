@@ -60,6 +60,8 @@ class WaveformConfig:
             ``None`` returns ``[B, L]``.
         hop: Step between windows; defaults to ``window`` (no overlap). A trailing
             partial window is dropped.
+        pad: Zeros added at both ends (after ``length``), e.g. half a window so that
+            window ``i`` is centred on sample ``i * hop`` (torchcrepe's framing).
     """
 
     sr: int = 16000
@@ -72,9 +74,12 @@ class WaveformConfig:
     length: int | None = None
     window: int | None = None
     hop: int | None = None
+    pad: int = 0
 
     def __post_init__(self) -> None:
         _positive(self, "sr", "filter_order")
+        if isinstance(self.pad, bool) or not isinstance(self.pad, int) or self.pad < 0:
+            raise ConfigError("waveform.pad", f"must be an integer >= 0, got {self.pad!r}")
         _positive_or_none(self, "length", "window", "hop", "design_sr", "low_hz", "high_hz")
         fs = self.design_sr or self.sr
         for edge in ("low_hz", "high_hz"):

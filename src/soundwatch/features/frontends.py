@@ -159,7 +159,9 @@ class Waveform(FrontEnd):
     config_class = WaveformConfig
 
     def _length(self, num_samples: int) -> int:
-        return self.config.length if self.config.length is not None else num_samples
+        """Samples after cropping/padding to ``length`` and adding ``pad`` at both ends."""
+        base = self.config.length if self.config.length is not None else num_samples
+        return base + 2 * self.config.pad
 
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
         """``(L,)`` or ``(n_windows, window)``."""
@@ -193,11 +195,14 @@ class Waveform(FrontEnd):
             mean = x.mean(dim=-1, keepdim=True)
             std = x.std(dim=-1, keepdim=True, unbiased=False)
             x = (x - mean) / (std + 1e-8)
-        length = self._length(x.shape[-1])
+        length = self._length(x.shape[-1]) - 2 * cfg.pad
         if x.shape[-1] > length:
             x = x[..., :length]
         elif x.shape[-1] < length:
             x = torch.nn.functional.pad(x, (0, length - x.shape[-1]))
+        if cfg.pad:
+            x = torch.nn.functional.pad(x, (cfg.pad, cfg.pad))
+            length += 2 * cfg.pad
         if cfg.window is not None:
             hop = cfg.hop or cfg.window
             if length < cfg.window:

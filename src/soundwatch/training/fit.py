@@ -133,6 +133,8 @@ def _quiet(progress: bool) -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*LeafSpec.*")
         warnings.filterwarnings("ignore", message=r".*but have no `val_dataloader`.*")
         warnings.filterwarnings("ignore", message=r".*exists and is not empty.*")
+        # fine-tuning keeps a pretrained encoder's frozen blocks (and batch norms) in eval mode
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode at the start.*")
         # DDP: NetworkModule.epoch_means adds the processes' sums up itself
         warnings.filterwarnings("ignore", message=r".*sync_dist=True.*")
         try:

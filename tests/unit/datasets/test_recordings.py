@@ -54,6 +54,17 @@ def test_known_layouts_keep_their_metadata_and_test_split(tmp_path):
     assert one[0].split == "train"
 
 
+def test_known_layout_clips_of_untrained_machines_keep_their_machine(tmp_path):
+    # a run trained on valve only, given a whole dataset: the fan clips stay fan clips
+    # (the scorer leaves them out), never scored by the valve detector
+    root = tmp_path / "data"
+    _wav(root / "fan" / "test" / "anomaly_id_02_00000001.wav")
+    _wav(root / "valve" / "test" / "normal_id_00_00000000.wav")
+    clips = collect_recordings([root], ["valve"])
+    assert sorted(c.machine for c in clips) == ["fan", "valve"]
+    assert collect_recordings([root], ["valve"], machine="valve")[0].machine == "fan"
+
+
 def test_evaluation_names_get_the_chosen_machine(tmp_path):
     _wav(tmp_path / "incoming" / "section_00_0001.wav")
     clips = collect_recordings([tmp_path / "incoming"], ["fan", "pump"], machine="fan")

@@ -212,6 +212,23 @@ def test_waveform_windows_match_manual_slices():
         assert torch.equal(out[:, k], x[:, 200 * k:200 * k + 300])
 
 
+def test_waveform_pad_centres_windows():
+    x = torch.randn(1, 1000)
+    fe = create_frontend("waveform", standardize=False, window=200, hop=200, pad=100)
+    out = fe(x)
+    assert out.shape[1:] == fe.output_shape(1000) == (6, 200)
+    # window k is centred on sample 200 k: its first half is zeros for k = 0
+    assert torch.count_nonzero(out[0, 0, :100]) == 0
+    assert torch.equal(out[0, 0, 100:], x[0, :100])
+    assert torch.equal(out[0, 2], x[0, 300:500])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True])
+def test_waveform_pad_refuses_bad_values(bad):
+    with pytest.raises(ConfigError, match="waveform.pad"):
+        create_frontend("waveform", pad=bad)
+
+
 def _tone(freq: float, seconds: float = 1.0) -> torch.Tensor:
     t = torch.arange(int(seconds * SR), dtype=torch.float64) / SR
     return torch.sin(2 * np.pi * freq * t).float()[None]

@@ -337,18 +337,25 @@ class CrepeWindowEncoder(nn.Module):
     1024-sample frames every ``hop`` samples (complete frames only), each embedded, and the
     frames' embeddings averaged. The waveform must be at 16 kHz.
 
+    By default the network is frozen. With ``finetune = k > 0`` the parameters of its top
+    ``k`` blocks (``layer - k + 1 .. layer``: convolution weights and biases, batch-norm
+    scales and shifts) require gradients, so an objective can fine-tune them; the lower
+    blocks stay frozen, and the whole network stays in eval mode (batch norm keeps its
+    pretrained running statistics, which small fine-tuning batches would only blur).
+
     Args:
         capacity: ``"tiny"`` or ``"full"``.
         layer: Block whose activations are the embedding (1..6).
         hop: Samples between frames inside a window longer than 1024.
         standardise: Standardise each frame (zero mean, unit std) first.
+        finetune: Top blocks made trainable (0..layer; 0: frozen).
     """
 
     input_kind = "waveform"
     trainable = False
 
     def __init__(self, capacity: str = "tiny", layer: int = 6, hop: int = 1024,
-                 standardise: bool = True) -> None:
+                 standardise: bool = True, finetune: int = 0) -> None:
         super().__init__()
         if isinstance(hop, bool) or not isinstance(hop, int) or hop < 1:
             raise DetectorError(f"crepe-{capacity}", f"hop must be a whole number >= 1, "
@@ -356,6 +363,13 @@ class CrepeWindowEncoder(nn.Module):
         self.hop = hop
         self.crepe = load_crepe(capacity, layer, standardise)
         self.embedding_dim = self.crepe.embedding_dim
+        if (isinstance(finetune, bool) or not isinstance(finetune, int)
+                or not 0 <= finetune <= self.crepe.layer):
+            raise DetectorError(f"crepe-{capacity}", f"finetune must be a whole number of "
+                                f"blocks from 0 to layer ({self.crepe.layer}), got {finetune!r}")
+        self.finetune = finetune
+        for block in list(self.crepe.blocks)[self.crepe.layer - finetune:]:
+            block.requires_grad_(True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Windows ``[B, 1, T]`` or ``[B, T]`` (T >= 1024) -> embeddings ``[B, D]``."""
@@ -372,9 +386,9 @@ class CrepeWindowEncoder(nn.Module):
         return emb.view(batch, n, -1).mean(dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Same as :meth:`forward_features` (a frozen encoder has no head)."""
+        """Same as :meth:`forward_features` (the encoder has no head of its own)."""
         return self.forward_features(x)
 
     def train(self, mode: bool = True) -> CrepeWindowEncoder:
-        """Stays in eval mode: the pretrained network is frozen."""
+        """Stays in eval mode: frozen, or fine-tuned with pretrained batch-norm statistics."""
         return super().train(False)

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
     from soundwatch.datasets.clip import Clip
 
 __all__ = [
+    "AuxiliaryLoss",
     "AuxiliaryObjective",
     "SupervisedObjective",
     "SyntheticClips",
     "SyntheticObjective",
     "as_2d",
     "bce_loss",
+    "exchange_features",
     "ce_loss",
     "margin_loss",
 ]
@@ -62,6 +64,96 @@ def margin_loss(model: nn.Module, batch: Any) -> torch.Tensor:
     x, y = batch
     y = y.long()
     return F.cross_entropy(model.head(model.embed(x), y), y)
+
+
+def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against hard labels ``[B]`` or class probabilities ``[B, C]``."""
+    if target.ndim == 1:
+        return F.cross_entropy(logits, target.long())
+    return F.cross_entropy(logits, target.to(logits.dtype))
+
+
+def exchange_features(embedding: torch.Tensor, target: torch.Tensor, num_classes: int,
+                      generator: torch.Generator | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Feature exchange (FeatEx): swap embedding halves between items, label the pairs.
+
+    Each item's embedding is cut into two halves (dimensions ``[:D // 2]`` and
+    ``[D // 2:]``). Every item keeps its embedding with probability 1/2; otherwise its
+    second half is replaced by the second half of the item at the mirrored batch
+    position (item ``B - 1 - i``, the batch reversed, as Wilkinghoff's reference code).
+    Targets span ``3 C`` classes: a kept item has its class ``y_i`` in the first block;
+    an exchanged one has 1/2 on ``C + y_i`` (its own first half) and 1/2 on
+    ``2 C + y_j`` (the second half it received from item ``j``).
+
+    Args:
+        embedding: ``[B, D]`` embeddings.
+        target: Hard labels ``[B]`` or class probabilities ``[B, C]``.
+        num_classes: ``C``.
+        generator: Random generator of the exchange decisions (``None``: torch's).
+
+    Returns:
+        ``(embeddings [B, D], targets [B, 3 C])``.
+    """
+    if target.ndim == 1:
+        target = F.one_hot(target.long(), num_classes).to(embedding.dtype)
+    target = target.to(embedding.dtype)
+    half = embedding.shape[1] // 2
+    rev = torch.arange(len(embedding) - 1, -1, -1, device=embedding.device)
+    swap = torch.rand(len(embedding), generator=generator) < 0.5
+    swap = swap.to(embedding.device)
+    exchanged = torch.cat([embedding[:, :half], embedding[rev, half:]], dim=1)
+    out = torch.where(swap[:, None], exchanged, embedding)
+    zeros = torch.zeros_like(target)
+    kept = torch.cat([target, zeros, zeros], dim=1)
+    pairs = torch.cat([zeros, 0.5 * target, 0.5 * target[rev]], dim=1)
+    return out, torch.where(swap[:, None], pairs, kept)
+
+
+class AuxiliaryLoss:
+    """Loss of the auxiliary objective with mixup and/or feature exchange in training.
+
+    In evaluation mode (validation) it is :func:`margin_loss`. In training:
+
+    - ``mixup > 0``: each item's input is mixed with that of a random other item of the
+      batch, ``lam x_i + (1 - lam) x_j`` with ``lam ~ Beta(mixup, mixup)`` per item, and
+      its target becomes ``lam y_i + (1 - lam) y_j`` (soft labels for the margin head);
+    - ``feature_exchange``: the embeddings also go through :func:`exchange_features` and
+      a second margin head (``model.exchange_head``, ``3 C`` classes); its cross-entropy is
+      added to the main head's (logged as ``exchange``).
+
+    Args:
+        mixup: Beta parameter of the mixing weights (0: no mixup).
+        feature_exchange: Add the feature-exchange loss.
+    """
+
+    def __init__(self, mixup: float = 0.0, feature_exchange: bool = False) -> None:
+        self.mixup = float(mixup)
+        self.feature_exchange = bool(feature_exchange)
+
+    def __call__(self, model: nn.Module, batch: Any) -> Any:
+        """``{"loss", "classification"[, "exchange"]}`` or, in evaluation, the plain loss."""
+        if not model.training:
+            return margin_loss(model, batch)
+        x, y = batch
+        target: torch.Tensor = y.long()
+        num_classes = int(model.head.num_classes)
+        if self.mixup > 0 and len(x) > 1:
+            lam = torch.distributions.Beta(self.mixup, self.mixup).sample((len(x),))
+            lam = lam.to(device=x.device, dtype=x.dtype)
+            perm = torch.randperm(len(x), device=x.device)
+            w = lam.view(-1, *[1] * (x.ndim - 1))
+            x = w * x + (1 - w) * x[perm]
+            onehot = F.one_hot(target, num_classes).to(x.dtype)
+            target = lam[:, None] * onehot + (1 - lam[:, None]) * onehot[perm]
+        embedding = model.embed(x)
+        main = _soft_cross_entropy(model.head(embedding, target), target)
+        if not self.feature_exchange:
+            return {"loss": main, "classification": main}
+        ex_emb, ex_target = exchange_features(embedding, target, num_classes)
+        ex_target = ex_target.to(embedding.dtype)
+        exchange = _soft_cross_entropy(model.exchange_head(ex_emb, ex_target), ex_target)
+        return {"loss": main + exchange, "classification": main, "exchange": exchange}
 
 
 def _probability_view(self: Objective, view: str, model: Any, spec: dict[str, Any], seed: int,
@@ -296,6 +388,12 @@ class AuxiliaryObjective(_AnomalyMaker):
     a single class, normal vs. each synthetic anomaly kind is classified instead; with
     ``aux_synthetic > 0`` each anomaly kind is an extra class ("outlier exposure").
 
+    Options of the loss (:class:`AuxiliaryLoss`): ``sub_clusters`` centres per class in
+    the margin head (sub-cluster AdaCos, Wilkinghoff 2021; sub-center ArcFace), ``mixup``
+    of the inputs with soft labels, and ``feature_exchange`` (FeatEx, Wilkinghoff 2024:
+    embedding halves exchanged between items, the pairs classified by a second head;
+    see :func:`exchange_features`).
+
     Args:
         margin: Head: ``"adacos"`` or ``"arcface"``.
         aux_fields: Comma-separated clip fields among
@@ -306,12 +404,17 @@ class AuxiliaryObjective(_AnomalyMaker):
         snr_max_db: Highest SNR of the additive anomalies.
         synthetic_repeats: Random windows drawn per training clip and epoch when
             anomalies are made.
+        sub_clusters: Learned centres per class in the margin head (1: one centre).
+        mixup: Beta parameter ``alpha`` of input mixup with soft labels (0: off; 0.2-1
+            typical).
+        feature_exchange: Add the feature-exchange (FeatEx) loss.
     """
 
     def __init__(self, *, margin: str = "adacos", aux_fields: str = "machine,section,attributes",
                  aux_synthetic: float = 0.0, anomaly_kinds: str | None = None,
                  snr_min_db: float = 0.0, snr_max_db: float = 20.0,
-                 synthetic_repeats: int = 1) -> None:
+                 synthetic_repeats: int = 1, sub_clusters: int = 1, mixup: float = 0.0,
+                 feature_exchange: bool = False) -> None:
         self._store(locals())
 
     def _fields(self) -> tuple[str, ...]:
@@ -325,6 +428,11 @@ class AuxiliaryObjective(_AnomalyMaker):
             raise DetectorError(self._where("aux_fields"),
                                 f"comma-separated names among {', '.join(AUX_FIELDS)}")
         self._check_number("aux_synthetic", 0.0, 1.0, high_open=True)
+        self._check_int("sub_clusters")
+        self._check_number("mixup", 0.0)
+        if self.feature_exchange not in (True, False):
+            raise DetectorError(self._where("feature_exchange"), f"must be true or false, "
+                                f"got {self.feature_exchange!r}")
 
     def plan(self, clips: Sequence[Clip], labels: np.ndarray | None, sr: int) -> Plan:  # noqa: D102
         y, names = auxiliary_labels(clips, self._fields())
@@ -344,8 +452,12 @@ class AuxiliaryObjective(_AnomalyMaker):
     def attach_head(self, model: Any, spec: dict[str, Any]) -> None:  # noqa: D102
         from soundwatch.detectors.networks.margin import create_margin_head
 
-        model.head = create_margin_head(self.margin, model.embedding_dim,
-                                        max(2, len(spec["class_names"])))
+        num_classes = max(2, len(spec["class_names"]))
+        model.head = create_margin_head(self.margin, model.embedding_dim, num_classes,
+                                        int(self.sub_clusters))
+        if self.feature_exchange:
+            model.exchange_head = create_margin_head(self.margin, model.embedding_dim,
+                                                     3 * num_classes, int(self.sub_clusters))
 
     def datasets(self, data: TrainInput) -> tuple[Any, Any, dict[str, Any]]:  # noqa: D102
         extra = data.plan.extra
@@ -357,4 +469,6 @@ class AuxiliaryObjective(_AnomalyMaker):
         return _labelled_windows(data, data.plan.targets)  # type: ignore[arg-type]
 
     def loss(self) -> Callable[..., Any]:  # noqa: D102
+        if self.mixup > 0 or self.feature_exchange:
+            return AuxiliaryLoss(float(self.mixup), bool(self.feature_exchange))
         return margin_loss

@@ -213,6 +213,9 @@ def test_auxiliary_exposure_data_labels_anomalies_after_the_base_classes(toy_set
     ("auxiliary", {"anomaly_kinds": "tone,explosion"}),
     ("auxiliary", {"snr_min_db": 10.0, "snr_max_db": 0.0}),
     ("auxiliary", {"synthetic_repeats": 0}),
+    ("auxiliary", {"sub_clusters": 0}),
+    ("auxiliary", {"mixup": -0.1}),
+    ("auxiliary", {"feature_exchange": "yes"}),
     ("synthetic", {"classes": "many"}),
     ("synthetic", {"ratio": 0.0}),
     ("synthetic", {"ratio": 1.0}),
@@ -222,3 +225,115 @@ def test_auxiliary_exposure_data_labels_anomalies_after_the_base_classes(toy_set
 def test_invalid_params_are_refused(name, params):
     with pytest.raises(DetectorError, match=f"objective {name}"):
         create_objective(name, **params)
+
+
+# ----------------------------------------------------------------- sub-clusters, mixup, FeatEx
+
+
+def _aux_model(objective, clips, frontend):
+    plan = objective.plan(clips, None, frontend.sr)
+    model = _model()
+    objective.attach_head(model, {"class_names": plan.class_names})
+    return model, plan
+
+
+def test_auxiliary_sub_clusters_reach_the_head(toy_set, frontend):
+    objective = create_objective("auxiliary", margin="arcface", sub_clusters=3)
+    model, _ = _aux_model(objective, _sectioned(toy_set.train), frontend)
+    assert model.head.sub_clusters == 3 and model.head.weight.shape[0] == 6
+    assert not hasattr(model, "exchange_head")
+    from soundwatch.detectors.objectives.classification import margin_loss
+
+    assert objective.loss() is margin_loss  # no option: the plain loss
+
+
+def test_exchange_features_swaps_second_halves_and_labels_the_pairs():
+    from soundwatch.detectors.objectives.classification import exchange_features
+
+    emb = torch.arange(24, dtype=torch.float32).view(4, 6)
+    labels = torch.tensor([0, 1, 1, 0])
+    gen = torch.Generator().manual_seed(0)
+    swap = torch.rand(4, generator=torch.Generator().manual_seed(0)) < 0.5
+    out, target = exchange_features(emb, labels, 2, generator=gen)
+    assert out.shape == (4, 6) and target.shape == (4, 6)
+    assert swap.any() and not swap.all()  # this seed swaps some items only
+    for i in range(4):
+        j = 3 - i
+        if swap[i]:
+            torch.testing.assert_close(out[i], torch.cat([emb[i, :3], emb[j, 3:]]))
+            expected = torch.zeros(6)
+            expected[2 + labels[i]] += 0.5
+            expected[4 + labels[j]] += 0.5
+        else:
+            torch.testing.assert_close(out[i], emb[i])
+            expected = torch.zeros(6)
+            expected[labels[i]] = 1.0
+        torch.testing.assert_close(target[i], expected)
+    torch.testing.assert_close(target.sum(dim=1), torch.ones(4))
+
+
+@pytest.mark.parametrize(("params", "terms"), [
+    ({"mixup": 0.4}, {"loss", "classification"}),
+    ({"feature_exchange": True}, {"loss", "classification", "exchange"}),
+    ({"mixup": 1.0, "feature_exchange": True, "sub_clusters": 2},
+     {"loss", "classification", "exchange"}),
+])
+def test_auxiliary_mixup_and_feature_exchange_losses(toy_set, arrays, frontend, params, terms):
+    from soundwatch.detectors.objectives.classification import AuxiliaryLoss, margin_loss
+
+    clips = _sectioned(toy_set.train)
+    objective = create_objective("auxiliary", **params)
+    model, plan = _aux_model(objective, clips, frontend)
+    if params.get("feature_exchange"):
+        assert model.exchange_head.num_classes == 3 * model.head.num_classes
+    fn = objective.loss()
+    assert isinstance(fn, AuxiliaryLoss)
+    train, _, _ = objective.datasets(_input(clips, arrays[: len(clips)], plan, frontend))
+    x, y = train.get_batch(np.arange(8))
+    model.train()
+    torch.manual_seed(0)
+    out = fn(model, (x, y))
+    assert set(out) == terms and all(torch.isfinite(v) for v in out.values())
+    if "exchange" in out:
+        torch.testing.assert_close(out["loss"], out["classification"] + out["exchange"])
+    out["loss"].backward()
+    assert model.head.weight.grad is not None and model.head.weight.grad.abs().sum() > 0
+    if "exchange" in out:
+        assert model.exchange_head.weight.grad.abs().sum() > 0
+    trained = [p for n, p in model.named_parameters() if n.startswith("network.")]
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trained)
+    # the options are training-time only: in evaluation it is the plain margin loss
+    model.eval()
+    torch.testing.assert_close(fn(model, (x, y)), margin_loss(model, (x, y)))
+
+
+def test_mixup_mixes_inputs_and_labels():
+    from soundwatch.detectors.objectives.classification import AuxiliaryLoss
+
+    seen = {}
+
+    class Head(torch.nn.Module):
+        num_classes = 2
+
+        def forward(self, emb, target):
+            seen["target"] = target
+            return torch.zeros(len(emb), 2, requires_grad=True)
+
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def embed(self, x):
+            seen["x"] = x
+            return x.reshape(len(x), -1)
+
+    x = torch.stack([torch.zeros(2, WINDOW), torch.ones(2, WINDOW)] * 2)
+    y = torch.tensor([0, 1, 0, 1])
+    torch.manual_seed(0)
+    AuxiliaryLoss(mixup=0.5)(Model().train(), (x, y))
+    lam = seen["x"][:, 0, 0]  # share of the all-ones input in each mixed item
+    assert seen["target"].shape == (4, 2)
+    torch.testing.assert_close(seen["target"][:, 1], lam)  # label 1 <=> the all-ones input
+    torch.testing.assert_close(seen["target"].sum(dim=1), torch.ones(4))
+    assert ((lam > 0) & (lam < 1)).any()
