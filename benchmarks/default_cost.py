@@ -40,7 +40,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -48,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_doc import machine, usable_cores, write_section
+from bench_doc import PeakRSS, machine, usable_cores, write_section
 from bench_runs import train_and_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,39 +59,6 @@ SLOW_CLIP_S = 15.0
 FALLBACK = {"soundwatch-machines": {"window_frames": 16000, "score_hop": 16000}}
 """Framing of a frozen encoder no preset uses yet (the one its docstring gives), run through
 the first frozen-encoder preset (``embedding``)."""
-
-
-def rss_mb() -> float:
-    """Resident memory of this process now (MB)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-class PeakRSS:
-    """Polls VmRSS every 0.1 s in a thread: the peak resident memory inside the block."""
-
-    def __init__(self) -> None:
-        self.start = self.peak = rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, rss_mb())
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
 
 
 def command_line() -> str:

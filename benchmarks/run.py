@@ -46,7 +46,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 import warnings
@@ -178,41 +177,9 @@ def load_script(name: str) -> Any:
     return module
 
 
-def rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def maxrss_mb() -> float:
     """Peak RSS of this process so far (ru_maxrss, KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-class PeakRSS:
-    """Polls VmRSS every 0.1 s in a thread: the peak resident memory during a section."""
-
-    def __init__(self) -> None:
-        self.peak = rss_mb()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._poll, daemon=True)
-
-    def _poll(self) -> None:
-        while not self._stop.wait(0.1):
-            self.peak = max(self.peak, rss_mb())
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss_mb())
 
 
 def machine_info() -> dict[str, str]:
@@ -761,6 +728,8 @@ RUNNERS: dict[str, Callable[[Ctx], Result]] = {
 
 # ----------------------------------------------------------------------------- main
 def run_section(key: str, ctx: Ctx) -> Result:
+    from bench_doc import PeakRSS
+
     print(f"== {TITLES[key]} ({key})", flush=True)
     t0 = time.perf_counter()
     with PeakRSS() as peak:
