@@ -122,6 +122,8 @@ class WaveformGraph(FrontEndGraph):
             x = (x - mean) / (std + 1e-8)
         if cfg.length is not None:
             x = nn.functional.pad(x, (0, cfg.length))[..., : cfg.length]
+        if cfg.pad:
+            x = nn.functional.pad(x, (cfg.pad, cfg.pad))
         if cfg.window is not None:
             hop = cfg.hop or cfg.window
             length = torch._shape_as_tensor(x)[-1]

@@ -97,8 +97,20 @@ def test_checkpoint_leftovers_of_a_killed_save_are_removed(tmp_path):
     assert sorted(p.name for p in ckpt.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
+@pytest.fixture
+def default_signal_handlers():
+    """An interactive process's dispositions (a background job inherits SIGINT ignored)."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_stops_training_as_interrupted_and_keeps_the_checkpoint(tmp_path, signum):
+def test_a_signal_stops_training_as_interrupted_and_keeps_the_checkpoint(
+        tmp_path, signum, default_signal_handlers):
     with pytest.raises(Interrupted) as info:
         toy_fit(tmp_path, [SelfSignal(2, signum)])
     assert info.value.signum == signum
@@ -107,3 +119,10 @@ def test_a_signal_stops_training_as_interrupted_and_keeps_the_checkpoint(tmp_pat
     saved = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=False)
     assert saved["epoch"] == 1
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_an_ignored_sigint_stays_ignored_while_training(tmp_path, default_signal_handlers):
+    # e.g. a job started with nohup or `&`: training must not re-enable Ctrl-C
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    toy_fit(tmp_path, epochs=1)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN

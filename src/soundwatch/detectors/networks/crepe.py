@@ -218,7 +218,8 @@ class Crepe(nn.Module):
         x = x[:, None, :]
         for block in self.blocks:
             x = block(x)
-        return x.transpose(1, 2).reshape(len(x), -1)
+        # flatten, not reshape(len(x), -1): a traced len() would fix the ONNX batch size
+        return x.transpose(1, 2).flatten(1)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """Pitch probabilities ``[B, 360]`` (complete network) or the features."""
