@@ -107,6 +107,10 @@ def resolve_labels(name: str, clips: Sequence[Clip], labels: np.ndarray | None) 
     return labels
 
 
+NORMALIZATIONS = ("zscore", "robust", "percentile")
+"""How an ensemble member's scores are expressed against its out-of-fold training scores."""
+
+
 def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndarray,
                      how: str = "zscore") -> np.ndarray:
     """Scores expressed against a detector's (out-of-fold) training scores.
@@ -115,6 +119,8 @@ def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndar
         scores: Raw scores.
         train_scores: The normal training clips' scores.
         how: ``"zscore"``: ``(score - mean) / std`` of the training scores (std floored);
+            ``"robust"``: ``(score - median) / (1.4826 MAD)``, the scale floored at half the
+            standard deviation so that a few identical training scores cannot blow it up;
             ``"percentile"``: 0-100, the share of training scores at or below.
 
     Returns:
@@ -127,13 +133,18 @@ def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndar
     ref = ref[np.isfinite(ref)]
     if how == "percentile":
         return percentile_of(ref, x)
-    if how != "zscore":
-        raise DetectorError("normalize", f"{how!r} is not zscore or percentile")
+    if how not in NORMALIZATIONS:
+        raise DetectorError("normalize", f"{how!r} is not one of {', '.join(NORMALIZATIONS)}")
     if ref.size == 0:
         return np.full(x.shape, np.nan)
     std = float(ref.std())
-    scale = std if std > 1e-12 else max(abs(float(ref.mean())), 1.0) * 1e-6
-    return (x - float(ref.mean())) / scale
+    if how == "robust":
+        center = float(np.median(ref))
+        spread = max(1.4826 * float(np.median(np.abs(ref - center))), 0.5 * std)
+    else:
+        center, spread = float(ref.mean()), std
+    scale = spread if spread > 1e-12 else max(abs(center), 1.0) * 1e-6
+    return (x - center) / scale
 
 
 def clone(detector: Detector) -> Detector:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from soundwatch.detectors.base import Detector, normalize_scores
+from soundwatch.detectors.base import NORMALIZATIONS, Detector, normalize_scores
 from soundwatch.errors import DetectorError
 
 if TYPE_CHECKING:
@@ -19,11 +19,41 @@ if TYPE_CHECKING:
     from soundwatch.datasets.clip import Clip
     from soundwatch.training.context import RunContext
 
-__all__ = ["COMBINES", "EnsembleDetector"]
+__all__ = ["COMBINES", "EnsembleDetector", "combine_scores"]
 
 log = logging.getLogger(__name__)
 
-COMBINES = ("mean", "max")
+COMBINES = ("mean", "max", "fisher")
+
+
+def combine_scores(normed: Sequence[np.ndarray], combine: str = "mean",
+                   weights: Sequence[float] | None = None) -> np.ndarray:
+    """One score per clip from several members' normalised scores.
+
+    Args:
+        normed: One array per member, each normalised against that member's out-of-fold
+            training scores (:func:`~soundwatch.detectors.base.normalize_scores`).
+        combine: ``"mean"`` (weighted), ``"max"``, or ``"fisher"``: the (weighted) sum of
+            ``-log P(Z > z)`` under a standard normal, Fisher's combination of one-sided
+            tail probabilities; it follows the most deviant member like ``max`` while
+            still adding up moderate deviations of several members. For percentile
+            inputs use ``mean`` or ``max``.
+        weights: One non-negative weight per member (``None``: equal).
+
+    Returns:
+        float64 combined scores (higher = more anomalous).
+    """
+    stack = np.vstack([np.asarray(n, dtype=np.float64).reshape(-1) for n in normed])
+    w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if combine == "max":
+        return stack.max(axis=0)
+    if combine == "fisher":
+        from scipy.special import log_ndtr
+
+        return (w[:, None] * -log_ndtr(-stack)).sum(axis=0) / w.sum()
+    if combine != "mean":
+        raise DetectorError("combine", f"{combine!r} is not one of {', '.join(COMBINES)}")
+    return (w[:, None] * stack).sum(axis=0) / w.sum()
 
 
 class EnsembleDetector(Detector):
@@ -63,9 +93,14 @@ class EnsembleDetector(Detector):
         if not specs:
             raise DetectorError(f"{self.name}.members", "give at least one member detector")
         if self.combine not in COMBINES:
-            raise DetectorError(f"{self.name}.combine", f"{self.combine!r} is not mean or max")
-        if self.normalize not in ("zscore", "percentile"):
-            raise DetectorError(f"{self.name}.normalize", "must be zscore or percentile")
+            raise DetectorError(f"{self.name}.combine",
+                                f"{self.combine!r} is not one of {', '.join(COMBINES)}")
+        if self.normalize not in NORMALIZATIONS:
+            raise DetectorError(f"{self.name}.normalize",
+                                f"must be one of {', '.join(NORMALIZATIONS)}")
+        if self.combine == "fisher" and self.normalize == "percentile":
+            raise DetectorError(f"{self.name}.combine", "fisher needs zscore or robust "
+                                "normalisation (percentiles are not z-like)")
         if self.weights is not None:
             weights = list(self.weights)
             if len(weights) != len(specs) or any(
@@ -92,12 +127,7 @@ class EnsembleDetector(Detector):
         return any(self._member(s).supervised for s in self._specs())
 
     def _combine(self, normed: list[np.ndarray]) -> np.ndarray:
-        stack = np.vstack(normed)
-        if self.combine == "max":
-            return stack.max(axis=0)
-        weights = np.ones(len(normed)) if self.weights is None else np.asarray(self.weights,
-                                                                                float)
-        return (weights[:, None] * stack).sum(axis=0) / weights.sum()
+        return combine_scores(normed, self.combine, self.weights)
 
     def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None,
             context: RunContext | None = None) -> Self:

@@ -243,6 +243,7 @@ class ExportedEnsemble(_Exported):
     def score(self, items: Sequence[Item], sr: int | None = None) -> np.ndarray:
         """Combined normalised scores, one per item (see :meth:`ExportedDetector.score`)."""
         from soundwatch.detectors.base import normalize_scores
+        from soundwatch.detectors.ensemble import combine_scores
 
         m = self.manifest
         if isinstance(items, str | os.PathLike):
@@ -256,12 +257,7 @@ class ExportedEnsemble(_Exported):
             return np.zeros(0)
         normed = [normalize_scores(member.score(items, sr=sr), member.train_scores,
                                    m["normalize"]) for member in self.members]
-        stack = np.vstack(normed)
-        if m["combine"] == "max":
-            return stack.max(axis=0)
-        weights = np.ones(len(normed)) if m.get("weights") is None else np.asarray(
-            m["weights"], dtype=np.float64)
-        return (weights[:, None] * stack).sum(axis=0) / weights.sum()
+        return combine_scores(normed, m["combine"], m.get("weights"))
 
     decision_function = score
 

@@ -7,6 +7,7 @@ import pytest
 
 from soundwatch.detectors import Detector, create_detector
 from soundwatch.detectors.base import normalize_scores
+from soundwatch.detectors.ensemble import combine_scores
 from soundwatch.errors import DetectorError
 
 SMALL = {"frontend_params": {"n_mels": 32}}
@@ -58,10 +59,45 @@ def test_save_and_load_keep_every_member(fitted, toy_set, tmp_path):
     ({"members": []}, "at least one member"),
     ({"members": [{"params": {}}]}, "'detector'"),
     ({"members": [{"detector": "nope"}]}, "unknown detector"),
-    ({"combine": "median"}, "mean or max"),
+    ({"combine": "median"}, "not one of mean, max, fisher"),
+    ({"normalize": "minmax"}, "must be one of zscore, robust, percentile"),
+    ({"combine": "fisher", "normalize": "percentile"}, "fisher needs zscore or robust"),
     ({"weights": [1]}, "one non-negative weight per member"),
     ({"members": [{"detector": "ensemble"}]}, "cannot hold an ensemble"),
 ])
 def test_bad_ensembles_are_refused(params, match):
     with pytest.raises(DetectorError, match=match):
         create_detector("ensemble", **{"members": MEMBERS, "weights": None, **params})
+
+
+def test_robust_normalisation_uses_median_and_mad_with_a_floor():
+    ref = np.array([1.0, 2.0, 3.0, 4.0, 100.0])
+    # median 3, MAD 1 -> scale 1.4826; half the std (~19.5) is larger: the floor wins
+    np.testing.assert_allclose(normalize_scores([3.0, 13.0], ref, "robust"),
+                               [0.0, 10.0 / (0.5 * ref.std())])
+    tight = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    mad = 1.4826 * np.median(np.abs(tight - 4.0))
+    assert mad > 0.5 * tight.std()
+    np.testing.assert_allclose(normalize_scores([4.0, 8.0], tight, "robust"), [0.0, 4.0 / mad])
+
+
+def test_fisher_combination_follows_the_most_deviant_member():
+    from scipy.stats import norm
+
+    a, b = np.array([0.0, 4.0, 2.0]), np.array([0.0, 0.0, 2.0])
+    out = combine_scores([a, b], "fisher")
+    expected = (-norm.logsf(a) - norm.logsf(b)) / 2
+    np.testing.assert_allclose(out, expected)
+    # one member far out outranks two members mildly out (max-like), unlike the mean
+    assert out[1] > out[2]
+    assert combine_scores([a, b], "mean")[1] == combine_scores([a, b], "mean")[2]
+    np.testing.assert_allclose(combine_scores([a, b], "fisher", [3, 1]),
+                               (-3 * norm.logsf(a) - norm.logsf(b)) / 4)
+
+
+def test_fisher_ensemble_scores_as_its_members_say(toy_set):
+    det = create_detector("ensemble", members=MEMBERS, combine="fisher", normalize="robust",
+                          weights=None).fit(toy_set.train)
+    normed = [normalize_scores(m.score(toy_set.test), m.train_scores_, "robust")
+              for m in det.members_]
+    np.testing.assert_allclose(det.score(toy_set.test), combine_scores(normed, "fisher"))
