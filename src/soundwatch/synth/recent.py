@@ -43,7 +43,14 @@ from soundwatch.synth.writer import (
     write_wav,
 )
 
-__all__ = ["RECENT_GENERATOR_VERSION", "synth_dcase2025", "synth_dcase2026"]
+__all__ = [
+    "FAR_DELAY_S",
+    "FAR_MACHINE_DB",
+    "RECENT_GENERATOR_VERSION",
+    "mix_near_far",
+    "synth_dcase2025",
+    "synth_dcase2026",
+]
 
 log = logging.getLogger(__name__)
 
@@ -134,11 +141,48 @@ def _render_2025(chunk: list[Any], out: str, seed: int, seconds: float, sr: int,
     return len(chunk)
 
 
+def mix_near_far(
+    machine: np.ndarray, env: np.ndarray, near_snr_db: float, far_snr_db: float, sr: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The two channels of a DCASE 2026-style clip from a machine sound and its environment.
+
+    Near: ``machine + environment`` at ``near_snr_db``. Far: the machine
+    :data:`FAR_MACHINE_DB` weaker and :data:`FAR_DELAY_S` later, plus the same environment
+    (90 %) and a little of its own (10 %, a shifted copy), at ``far_snr_db``. Each SNR is
+    exact: the power of the machine's part over the power of the rest, in its channel.
+
+    Args:
+        machine: The machine sound (mono).
+        env: The environment's noise (mono, same length).
+        near_snr_db: Machine-to-environment ratio at the near microphone.
+        far_snr_db: The same at the far microphone.
+        sr: Sample rate.
+        rng: Random generator (the far microphone's own share of noise).
+
+    Returns:
+        float32 ``(frames, 2)``: near, far (not yet scaled to a clip level).
+    """
+    machine = np.asarray(machine, np.float64)
+    env = np.asarray(env, np.float64)
+    delay = int(round(FAR_DELAY_S * sr))
+    far_machine = np.concatenate([np.zeros(delay), machine[: machine.size - delay]])
+    far_machine *= 10.0 ** (FAR_MACHINE_DB / 20.0)
+    own = np.roll(env, int(rng.integers(1, max(2, env.size))))
+    far_env = 0.9 * env + 0.1 * own
+
+    def rms(x: np.ndarray) -> float:
+        return float(np.sqrt(np.mean(x * x)))
+
+    near = machine + _snr_gain(rms(machine), rms(env), near_snr_db) * env
+    far = far_machine + _snr_gain(rms(far_machine), rms(far_env), far_snr_db) * far_env
+    return np.stack([near, far], axis=1).astype(np.float32)
+
+
 def _render_2026(chunk: list[ClipPlan], out: str, seed: int, seconds: float, sr: int,
                  near_snr_db: float, far_snr_db: float, speech_snr_db: float | None) -> int:
     """Worker: two-channel (near, far) clips (module level so that it pickles)."""
     root = Path(out)
-    delay = int(round(FAR_DELAY_S * sr))
     for plan in chunk:
         rng = np.random.default_rng(clip_seed(seed, plan.seed_key, 1))
         extra = np.random.default_rng(clip_seed(seed, plan.seed_key, 2))
@@ -146,18 +190,10 @@ def _render_2026(chunk: list[ClipPlan], out: str, seed: int, seconds: float, sr:
             plan.machine, plan.domain, plan.attributes, plan.anomaly, plan.severity, seconds,
             sr, rng)
         env = _environment(background, speech_snr_db, sr, extra)
-        shift = 1.0 if plan.domain == "source" else 10.0 ** (-3.0 / 20.0)  # target: noisier
-        far_machine = np.concatenate([np.zeros(delay, np.float32), machine[: machine.size - delay]])
-        far_machine = far_machine * np.float32(10.0 ** (FAR_MACHINE_DB / 20.0))
-        far_rms = float(np.sqrt(np.mean(far_machine.astype(np.float64) ** 2)))
-        near = machine + _snr_gain(1.0, 1.0, near_snr_db) / shift * env
-        # the far microphone hears the same environment, plus a little of its own
-        own = _environment(np.roll(env, int(extra.integers(1, env.size))), None, sr, extra)
-        far_env = 0.9 * env + 0.1 * own
-        env_rms = float(np.sqrt(np.mean(far_env.astype(np.float64) ** 2)))
-        far = far_machine + _snr_gain(far_rms, env_rms, far_snr_db) / shift * far_env
-        y = np.stack([near, far], axis=1)
-        y = y * (CLIP_RMS / max(float(np.sqrt(np.mean(near.astype(np.float64) ** 2))), 1e-12))
+        shift = 0.0 if plan.domain == "source" else 3.0  # the target domain: 3 dB noisier
+        y = mix_near_far(machine, env, near_snr_db - shift, far_snr_db - shift, sr, extra)
+        y = y * (CLIP_RMS / max(float(np.sqrt(np.mean(y[:, 0].astype(np.float64) ** 2))),
+                                1e-12))
         peak = float(np.max(np.abs(y)))
         if peak > 0.98:
             y = y * (0.98 / peak)
