@@ -13,6 +13,7 @@ from soundwatch.datasets import scan
 from soundwatch.errors import ConfigError
 from soundwatch.synth import recent
 from soundwatch.synth.machines import render_machine_parts
+from soundwatch.synth.speech import espeak_available
 
 SR = 8000
 SMALL = dict(machines="fan", train_source=2, train_target=1, test_per_group=1, seconds=0.25,
@@ -78,3 +79,16 @@ def test_bad_parameters_are_config_errors(tmp_path):
         recent.synth_dcase2025(tmp_path / "y", snr_db=float("nan"), **SMALL)
     with pytest.raises(ConfigError, match="--supplemental"):
         recent.synth_dcase2025(tmp_path / "z", supplemental=-1, **SMALL)
+
+
+@pytest.mark.skipif(not espeak_available(),
+                    reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_dcase2026_speech_reaches_both_microphones(tmp_path):
+    quiet = recent.synth_dcase2026(tmp_path / "q", workers=1, **SMALL)
+    talk = recent.synth_dcase2026(tmp_path / "t", speech_snr_db=-10.0, workers=1, **SMALL)
+    name = next(p.relative_to(quiet) for p in quiet.rglob("*.wav"))
+    a, _ = sf.read(quiet / name)
+    b, _ = sf.read(talk / name)
+    for ch in (0, 1):  # the speech is part of the environment both microphones hear
+        assert np.abs(a[:, ch] - b[:, ch]).max() > 0.01
+    assert json.loads((talk / "dataset.json").read_text())["parameters"]["speech_snr_db"] == -10
