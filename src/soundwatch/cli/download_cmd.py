@@ -48,10 +48,12 @@ def download(
     if list_sets:
         from rich.table import Table
 
-        table = Table("name", "description", "archives", "record", "checksums")
+        table = Table("name", "description", "archives", "checksums", "record")
         for row in describe_sources():
-            table.add_row(row["name"], row["description"], str(row["archives"]), row["record"],
-                          row["checksums"])
+            table.add_row(row["name"], row["description"], str(row["archives"]),
+                          row["checksums"], row["record"])
+        for column in table.columns:
+            column.overflow = "fold"
         make_console().print(table)
         return
     if name is None:

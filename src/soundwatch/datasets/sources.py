@@ -60,8 +60,8 @@ class DatasetSource:
 
 
 _ZENODO = "https://zenodo.org/records"
-_NO_MD5 = ("no published checksum found in the sources read (the Zenodo record page lists "
-           "MD5s, which were not available); size and zip CRCs are verified")
+_NO_MD5 = "none found published: size + zip CRCs checked"
+"""The Zenodo record pages list an MD5 per file; they were not available to this project."""
 
 
 def _zenodo(record: str, pattern: str, machines: tuple[str, ...],
@@ -134,17 +134,17 @@ def _src(name: str, description: str, record: str, folder: str,
 _LIST = [
     _src("dcase2020-dev", "DCASE 2020 Task 2 development set", f"{_ZENODO}/3678171",
          "dcase2020t2/dev_data/raw", _zenodo("3678171", "dev_data_{m}.zip", _M2020, _MD5_2020),
-         "MD5 and size per file from the datasets-mila mirror of the Zenodo record"),
+         "MD5 + size (datasets-mila mirror of the record)"),
     _src("dcase2020-add", "DCASE 2020 Task 2 additional training set", f"{_ZENODO}/3727685",
          "dcase2020t2/eval_data/raw",
          _zenodo("3727685", "eval_data_train_{m}.zip", _M2020, _MD5_2020),
-         "MD5 and size per file from the datasets-mila mirror of the Zenodo record"),
+         "MD5 + size (datasets-mila mirror of the record)"),
     _src("dcase2020-eval", "DCASE 2020 Task 2 evaluation set (test clips)", f"{_ZENODO}/3841772",
          "dcase2020t2/eval_data/raw", _zenodo("3841772", "eval_data_test_{m}.zip", _M2020)),
     _src("dcase2020-truth", "DCASE 2020 Task 2 evaluation ground truth (official evaluator)",
          "https://github.com/y-kawagu/dcase2020_task2_evaluator",
          "dcase2020t2/ground_truth", _github_archive("y-kawagu/dcase2020_task2_evaluator"),
-         "a GitHub branch archive: no fixed checksum; zip CRCs are verified"),
+         "none (a GitHub branch archive): zip CRCs checked"),
     _src("dcase2021-dev", "DCASE 2021 Task 2 development set", f"{_ZENODO}/4562016",
          "dcase2021t2/dev_data/raw", _zenodo("4562016", "dev_data_{m}.zip", _M2021)),
     _src("dcase2021-add", "DCASE 2021 Task 2 additional training set", f"{_ZENODO}/4660992",
@@ -154,7 +154,7 @@ _LIST = [
     _src("dcase2021-truth", "DCASE 2021 Task 2 evaluation ground truth (official evaluator)",
          "https://github.com/y-kawagu/dcase2021_task2_evaluator",
          "dcase2021t2/ground_truth", _github_archive("y-kawagu/dcase2021_task2_evaluator"),
-         "a GitHub branch archive: no fixed checksum; zip CRCs are verified"),
+         "none (a GitHub branch archive): zip CRCs checked"),
     _src("dcase2022-dev", "DCASE 2022 Task 2 development set", f"{_ZENODO}/6355122",
          "dcase2022t2/dev_data/raw", _zenodo("6355122", "dev_{m}.zip", _M2022_DEV)),
     _src("dcase2022-add", "DCASE 2022 Task 2 additional training set", f"{_ZENODO}/6462969",
@@ -170,7 +170,7 @@ _LIST = [
     _src("dcase2023-truth", "DCASE 2023 Task 2 evaluation ground truth (official evaluator)",
          "https://github.com/nttcslab/dcase2023_task2_evaluator",
          "dcase2023t2/ground_truth", _github_archive("nttcslab/dcase2023_task2_evaluator"),
-         "a GitHub branch archive: no fixed checksum; zip CRCs are verified"),
+         "none (a GitHub branch archive): zip CRCs checked"),
     _src("dcase2024-dev", "DCASE 2024 Task 2 development set", f"{_ZENODO}/10902294",
          "dcase2024t2/dev_data/raw", _zenodo("10902294", "dev_{m}.zip", _M2022_DEV)),
     _src("dcase2024-add", "DCASE 2024 Task 2 additional training set (r2 files where replaced)",
@@ -186,7 +186,7 @@ _LIST = [
     _src("dcase2024-truth", "DCASE 2024 Task 2 evaluation ground truth (official evaluator)",
          "https://github.com/nttcslab/dcase2024_task2_evaluator",
          "dcase2024t2/ground_truth", _github_archive("nttcslab/dcase2024_task2_evaluator"),
-         "a GitHub branch archive: no fixed checksum; zip CRCs are verified"),
+         "none (a GitHub branch archive): zip CRCs checked"),
     _src("dcase2025-dev", "DCASE 2025 Task 2 development set", f"{_ZENODO}/15097779",
          "dcase2025t2/dev_data/raw", _zenodo("15097779", "dev_{m}.zip", _M2022_DEV)),
     _src("dcase2025-add", "DCASE 2025 Task 2 additional training set (with supplemental clips)",
@@ -207,7 +207,7 @@ _LIST = [
          tuple(Archive(f"{_ZENODO}/3384388/files/{snr}_dB_{m}.zip", f"{snr}_dB_{m}.zip", m,
                        _MD5_MIMII[f"{snr}_dB_{m}.zip"], subdir=f"{snr}_dB_{m}")
                for snr in ("-6", "0", "6") for m in ("fan", "pump", "slider", "valve")),
-         "MD5 per file as the Zenodo record lists it"),
+         "MD5 (the Zenodo record)"),
 ]
 
 SOURCES: dict[str, DatasetSource] = {s.name: s for s in _LIST}
