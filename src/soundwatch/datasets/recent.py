@@ -41,6 +41,7 @@ __all__ = [
     "classify_supplemental",
     "mark_two_channel",
     "parse_supplemental_name",
+    "supplemental_clips",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,27 @@ def classify_supplemental(path: Path) -> Clip | None:
     return Clip(path, machine, split=SUPPLEMENTAL_SPLIT, label=NORMAL,
                 section=parsed["section"], domain=None, attributes=attributes,
                 layout="dcase2025-supplemental")
+
+
+def supplemental_clips(clips: list[Clip], machine: str, kind: str | None = None) -> list[Clip]:
+    """A machine type's DCASE 2025 supplementary clips (for detectors that use them).
+
+    Args:
+        clips: Discovered clips.
+        machine: The machine type.
+        kind: ``"machine"`` (clean machine sound), ``"noise"`` (noise only) or ``None`` (both).
+
+    Returns:
+        Those clips, in path order.
+
+    Raises:
+        ConfigError: An unknown ``kind``.
+    """
+    if kind is not None and kind not in SUPPLEMENTAL_KINDS:
+        raise ConfigError("kind", f"must be one of {', '.join(SUPPLEMENTAL_KINDS)}, got {kind!r}")
+    return sorted((c for c in clips if c.machine == machine and c.split == SUPPLEMENTAL_SPLIT
+                   and (kind is None or c.attributes.get("supplemental") == kind)),
+                  key=lambda c: str(c.path))
 
 
 def mark_two_channel(clips: list[Clip]) -> list[Clip]:

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from soundwatch.datasets import scan
+from soundwatch.datasets.recent import supplemental_clips
 from soundwatch.errors import ConfigError
 from soundwatch.synth import recent
 from soundwatch.synth.machines import render_machine_parts
@@ -34,6 +35,10 @@ def test_dcase2025_set_has_supplemental_clean_and_noise_clips(tmp_path):
                    "section_00_noise_0001_.wav", "section_00_noise_0002_.wav"]
     info = json.loads((root / "dataset.json").read_text())
     assert info["layout"] == "dcase2025" and info["total_clips"] == 11
+    noise = supplemental_clips(found.clips, "fan", "noise")
+    assert [c.path.name for c in noise] == sup[2:]
+    assert len(supplemental_clips(found.clips, "fan")) == 4
+    assert supplemental_clips(found.clips, "valve") == []
     # the clean machine clip is the machine alone: no factory background in it
     plan = next(p for p in recent._plan_supplemental("fan", 2, 0) if p.kind == "machine")
     rng = np.random.default_rng(recent.clip_seed(0, plan.seed_key, 1))
