@@ -20,6 +20,7 @@ from soundwatch.errors import Interrupted, SoundwatchError, printable
 from soundwatch.cli import (
     components_cmd,  # noqa: F401
     demo_cmd,  # noqa: F401
+    download_cmd,  # noqa: F401
     evaluate_cmd,  # noqa: F401
     export_cmd,  # noqa: F401
     inspect_cmd,  # noqa: F401

@@ -60,6 +60,95 @@ def machines(
     _done(root)
 
 
+_Machines = Annotated[
+    str | None,
+    typer.Option("--machines", help="Comma-separated machine types (fan,pump,slider,valve,"
+                 "gearbox) or a count (first N) (default: all)."),
+]
+_TrainSource = Annotated[
+    int, typer.Option("--train-source", help="Normal source-domain training clips per machine.")
+]
+_TrainTarget = Annotated[
+    int, typer.Option("--train-target", help="Normal target-domain training clips per machine.")
+]
+_TestPerGroup = Annotated[
+    int, typer.Option("--test-per-group",
+                      help="Test clips per domain x normal/anomaly group, per machine.")
+]
+_SpeechSnr = Annotated[
+    float | None,
+    typer.Option("--speech-snr-db", help="Add synthesised speech (espeak-ng) to the environment, "
+                 "this many dB below the background (default: no speech)."),
+]
+
+
+@synth_app.command("dcase2025")
+def dcase2025(
+    out: _Out,
+    machines: _Machines = None,
+    train_source: _TrainSource = 990,
+    train_target: _TrainTarget = 10,
+    test_per_group: _TestPerGroup = 50,
+    supplemental: Annotated[
+        int, typer.Option("--supplemental", help="Clean-machine clips and as many noise-only "
+                          "clips per machine in <machine>/supplemental/ (0: none).")
+    ] = 100,
+    snr_db: Annotated[
+        float, typer.Option("--snr-db", help="Machine-to-background ratio, source domain "
+                            "(target: 6 dB lower).")
+    ] = 10.0,
+    speech_snr_db: _SpeechSnr = None,
+    seconds: _Seconds = 10.0,
+    sr: _Sr = 16000,
+    seed: _Seed = 0,
+    workers: _Workers = None,
+    quiet: _Quiet = False,
+) -> None:
+    """Write a DCASE 2025-layout set with supplementary clean-machine and noise-only clips.
+
+    Example: soundwatch synth dcase2025 data/synth25 --machines fan,valve --supplemental 20
+    """
+    from soundwatch.synth.recent import synth_dcase2025
+
+    root = synth_dcase2025(out, machines, train_source, train_target, test_per_group,
+                           supplemental, snr_db, speech_snr_db, seconds, sr, seed, workers,
+                           progress=not quiet)
+    _done(root)
+
+
+@synth_app.command("dcase2026")
+def dcase2026(
+    out: _Out,
+    machines: _Machines = None,
+    train_source: _TrainSource = 990,
+    train_target: _TrainTarget = 10,
+    test_per_group: _TestPerGroup = 50,
+    near_snr_db: Annotated[
+        float, typer.Option("--near-snr-db", help="Machine-to-environment ratio at the near "
+                            "microphone (channel 0), source domain.")
+    ] = 6.0,
+    far_snr_db: Annotated[
+        float, typer.Option("--far-snr-db", help="The same at the far microphone (channel 1).")
+    ] = -6.0,
+    speech_snr_db: _SpeechSnr = None,
+    seconds: _Seconds = 10.0,
+    sr: _Sr = 16000,
+    seed: _Seed = 0,
+    workers: _Workers = None,
+    quiet: _Quiet = False,
+) -> None:
+    """Write a DCASE 2026-layout two-channel set (near, far) with known environmental SNRs.
+
+    Example: soundwatch synth dcase2026 data/synth26 --near-snr-db 0 --far-snr-db -12
+    """
+    from soundwatch.synth.recent import synth_dcase2026
+
+    root = synth_dcase2026(out, machines, train_source, train_target, test_per_group,
+                           near_snr_db, far_snr_db, speech_snr_db, seconds, sr, seed, workers,
+                           progress=not quiet)
+    _done(root)
+
+
 @synth_app.command("pink-noise")
 def pink_noise(
     out: _Out,

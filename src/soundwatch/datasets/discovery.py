@@ -20,6 +20,7 @@ from soundwatch.datasets.names import (
     parse_mimii_path,
     parse_section_name,
 )
+from soundwatch.datasets.recent import RECENT_LAYOUTS, classify_supplemental, mark_two_channel
 from soundwatch.errors import DatasetError
 
 __all__ = [
@@ -41,6 +42,7 @@ LAYOUTS = {
     "dcase-eval": "DCASE 2021-2024 evaluation: <machine>/test/section_XX_NNNN.wav",
     "mimii": "MIMII raw: [<snr>_dB_<machine>/]<machine>/id_XX/{normal,abnormal}/N.wav",
     "labelled": "labelled folders: <task>/{train,test}/{0,1,normal,anomaly,abnormal}/*.wav",
+    **RECENT_LAYOUTS,
 }
 """Name of each layout :func:`scan` recognises, with its shape."""
 
@@ -133,6 +135,10 @@ def classify(path: str | os.PathLike[str]) -> Clip | str:
                     domain="source", machine_id=mimii["machine_id"],
                     attributes=mimii["attributes"], layout="mimii")
 
+    supplemental = classify_supplemental(path)  # DCASE 2025 (datasets/recent.py)
+    if supplemental is not None:
+        return supplemental
+
     machine = _folder_name(_machine_dir(path), "unknown")
     for parser, layout in ((parse_dcase2020_name, "dcase2020"),
                            (parse_dcase2020_eval_name, "dcase2020-eval")):
@@ -203,7 +209,7 @@ def _merge_attribute_tables(clips: list[Clip]) -> list[Clip]:
     """Merge ``attributes_*.csv`` found in each DCASE machine folder into its clips."""
     by_dir: dict[Path, list[int]] = defaultdict(list)
     for i, clip in enumerate(clips):
-        if clip.layout in ("dcase-dev", "dcase-eval"):
+        if clip.layout in ("dcase-dev", "dcase-eval", "dcase2025-supplemental"):
             by_dir[_machine_dir(clip.path)].append(i)
     for folder, indices in by_dir.items():
         tables = sorted(folder.glob("attributes_*.csv"))
@@ -351,6 +357,7 @@ def scan(
         discovery.unknown.append(
             (path, f"unsupported audio format ({path.suffix.lower()}); convert to WAV or FLAC"))
     clips = _merge_attribute_tables(clips)
+    clips = mark_two_channel(clips)  # DCASE 2026 (datasets/recent.py)
     if truth is not None:
         clips = _join_ground_truth(clips, truth)
     discovery.clips = sorted(clips, key=lambda c: str(c.path))

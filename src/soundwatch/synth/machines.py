@@ -31,6 +31,7 @@ __all__ = [
     "Attribute",
     "MachineModel",
     "render_machine_clip",
+    "render_machine_parts",
     "sample_attributes",
 ]
 
@@ -514,6 +515,55 @@ def render_machine_clip(
         ConfigError: Unknown machine, domain or anomaly kind; bad attributes, severity,
             length or rate.
     """
+    ctx, model, values = _prepare(machine, domain, attributes, anomaly_kind, severity, seconds,
+                                  sr, rng)
+    y = unit_rms(model.render(ctx, values, anomaly_kind, float(severity) if anomaly_kind else 0.0))
+    snr = rng.uniform(8.0, 14.0) if domain == "source" else rng.uniform(2.0, 8.0)
+    y = y + _db(-snr) * _background(ctx, domain)
+    y *= CLIP_RMS * _db(rng.uniform(-2.0, 2.0)) / max(float(np.sqrt(np.mean(y * y))), 1e-12)
+    peak = float(np.max(np.abs(y)))
+    if peak > 0.98:
+        y *= 0.98 / peak
+    return y.astype(np.float32)
+
+
+def render_machine_parts(
+    machine: str,
+    domain: str,
+    attributes: Mapping[str, str | float],
+    anomaly_kind: str | None,
+    severity: float,
+    seconds: float,
+    sr: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The machine sound and its factory background apart, each at unit RMS.
+
+    For writers that mix them themselves at known signal-to-noise ratios (the DCASE
+    2025 supplementary clips, the DCASE 2026 near/far channels). Arguments and errors
+    as :func:`render_machine_clip`; the same ``rng`` state gives the same machine sound
+    as there (the background is drawn next).
+
+    Returns:
+        ``(machine, background)``, float32 arrays of ``round(seconds * sr)`` samples.
+    """
+    ctx, model, values = _prepare(machine, domain, attributes, anomaly_kind, severity, seconds,
+                                  sr, rng)
+    y = unit_rms(model.render(ctx, values, anomaly_kind, float(severity) if anomaly_kind else 0.0))
+    return y.astype(np.float32), _background(ctx, domain).astype(np.float32)
+
+
+def _prepare(
+    machine: str,
+    domain: str,
+    attributes: Mapping[str, str | float],
+    anomaly_kind: str | None,
+    severity: float,
+    seconds: float,
+    sr: int,
+    rng: np.random.Generator,
+) -> tuple[_Ctx, MachineModel, dict[str, float]]:
+    """Validate the arguments of a rendering; its context, model and attribute values."""
     model = _model(machine)
     _check_domain(domain)
     if anomaly_kind is not None and anomaly_kind not in model.anomalies:
@@ -530,12 +580,4 @@ def render_machine_clip(
     if n < 16:
         raise ConfigError("seconds", f"clip too short: {seconds!r} s")
     values = _numeric(machine, model, attributes)
-    ctx = _Ctx(n, int(sr), rng)
-    y = unit_rms(model.render(ctx, values, anomaly_kind, float(severity) if anomaly_kind else 0.0))
-    snr = rng.uniform(8.0, 14.0) if domain == "source" else rng.uniform(2.0, 8.0)
-    y = y + _db(-snr) * _background(ctx, domain)
-    y *= CLIP_RMS * _db(rng.uniform(-2.0, 2.0)) / max(float(np.sqrt(np.mean(y * y))), 1e-12)
-    peak = float(np.max(np.abs(y)))
-    if peak > 0.98:
-        y *= 0.98 / peak
-    return y.astype(np.float32)
+    return _Ctx(n, int(sr), rng), model, values

@@ -44,7 +44,10 @@ def to_pcm16(x: np.ndarray) -> np.ndarray:
 
 
 def write_wav(path: Path, x: np.ndarray, sr: int) -> None:
-    """Write a mono 16-bit PCM WAV atomically (the file appears complete or not at all)."""
+    """Write a 16-bit PCM WAV atomically (the file appears complete or not at all).
+
+    ``x`` is mono (1-D) or ``(frames, channels)``.
+    """
     import soundfile as sf
 
     data = to_pcm16(x)

@@ -8,12 +8,16 @@ import numpy as np
 
 from soundwatch.errors import ConfigError
 
-__all__ = ["ANOMALY_KINDS", "SyntheticAnomalies"]
+__all__ = ["ANOMALY_KINDS", "EXTRA_ANOMALY_KINDS", "SyntheticAnomalies"]
 
 ANOMALY_KINDS = (
     "noise", "tone", "impulses", "burst", "pitch", "speed", "notch", "modulation", "eq",
 )
-"""Kinds of synthetic anomalies :class:`SyntheticAnomalies` can make."""
+"""Kinds of synthetic anomalies :class:`SyntheticAnomalies` draws from by default."""
+
+EXTRA_ANOMALY_KINDS = ("speech",)
+"""Kinds made only when asked for by name (``speech`` needs Debian's espeak-ng); kept out
+of the default draw so that the default kinds' behaviour and seeds stay as they were."""
 
 _EPS = 1e-12
 
@@ -60,6 +64,9 @@ class SyntheticAnomalies:
       imbalance or a surging flow), sideband power ``snr_db`` below the clip's.
     - ``eq``: one band of the spectrum 2-8 dB louder or softer, a smooth bump on a log
       frequency axis (a component grown or faded).
+    - ``speech`` (only when listed in ``kinds``): synthesised speech (espeak-ng, see
+      :mod:`soundwatch.synth.speech`) at an SNR in ``snr_db``: someone talking by the
+      machine, a fake anomaly for detectors that must ignore it or flag it.
 
     Args:
         kinds: Kinds to draw from (uniformly).
@@ -76,10 +83,11 @@ class SyntheticAnomalies:
     max_speed: float = 0.1
 
     def __post_init__(self) -> None:
-        bad = [k for k in self.kinds if k not in ANOMALY_KINDS]
+        known = ANOMALY_KINDS + EXTRA_ANOMALY_KINDS
+        bad = [k for k in self.kinds if k not in known]
         if not self.kinds or bad:
             raise ConfigError(
-                "anomaly_kinds", f"unknown kind(s) {bad} (known: {', '.join(ANOMALY_KINDS)})"
+                "anomaly_kinds", f"unknown kind(s) {bad} (known: {', '.join(known)})"
             )
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
             raise ConfigError("snr_db", f"expected (low, high), got {self.snr_db!r}")
@@ -172,6 +180,10 @@ class SyntheticAnomalies:
             db = float(rng.uniform(2.0, 8.0)) * (1 if rng.random() < 0.5 else -1)
             spec *= 10.0 ** (db * np.exp(-0.5 * ((logf - centre) / width) ** 2) / 20.0)
             return np.fft.irfft(spec, n).astype(np.float32)
+        if kind == "speech":
+            from soundwatch.synth.speech import add_speech
+
+            return add_speech(x, snr, self.sr, rng)
         raise ConfigError("anomaly_kinds", f"unknown kind {kind!r}")
 
 

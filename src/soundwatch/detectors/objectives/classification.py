@@ -13,7 +13,11 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from soundwatch.detectors.objectives import register_objective
-from soundwatch.detectors.objectives.anomalies import ANOMALY_KINDS, SyntheticAnomalies
+from soundwatch.detectors.objectives.anomalies import (
+    ANOMALY_KINDS,
+    EXTRA_ANOMALY_KINDS,
+    SyntheticAnomalies,
+)
 from soundwatch.detectors.objectives.base import Objective, Plan, TrainInput
 from soundwatch.detectors.objectives.labels import AUX_FIELDS, auxiliary_labels
 from soundwatch.errors import DetectorError
@@ -263,9 +267,10 @@ class _AnomalyMaker(Objective):
 
     def validate(self) -> None:  # noqa: D102
         kinds = self._kinds()
-        if not kinds or any(k not in ANOMALY_KINDS for k in kinds):
+        known = ANOMALY_KINDS + EXTRA_ANOMALY_KINDS
+        if not kinds or any(k not in known for k in kinds):
             raise DetectorError(self._where("anomaly_kinds"),
-                                f"comma-separated names among {', '.join(ANOMALY_KINDS)}")
+                                f"comma-separated names among {', '.join(known)}")
         self._check_number("snr_min_db", -100.0, 200.0)
         self._check_number("snr_max_db", -100.0, 200.0)
         if not self.snr_min_db <= self.snr_max_db:
