@@ -289,7 +289,7 @@ class Service:
         return Path(audio)
 
     def spectrogram_png(self, clip_id: int) -> bytes:
-        """A clip's log-mel spectrogram as PNG bytes.
+        """A clip's log-mel spectrogram as PNG bytes: time in s, frequency in Hz, dB scale.
 
         Raises:
             ServiceError: 404 (see :meth:`clip_audio`), 422 when the file is unreadable now.
@@ -300,7 +300,9 @@ class Service:
         with tempfile.TemporaryDirectory(prefix="soundwatch-png-") as tmp:
             out = Path(tmp) / "spectrogram.png"
             try:
-                render_file(audio, out, frontend="logmel", size=(192, 640))
+                record = self.history.get(clip_id) or {}
+                render_file(audio, out, frontend="logmel", axes=True,
+                            title=f"{record.get('name') or 'clip'} · clip {clip_id} (log-mel)")
             except SoundwatchError as exc:
                 raise ServiceError(422, f"clip {clip_id}: {exc.reason}") from None
             return out.read_bytes()
