@@ -83,7 +83,8 @@ function card(machine) {
     node.querySelector("canvas.timeline").addEventListener("click", (ev) => pick(machine.machine, ev));
     const legend = node.querySelector(".legend");
     for (const [k, text] of [["normal", "normal"], ["anomaly", "anomaly"],
-                             ["sensor", "sensor fault"], ["error", "error"]]) {
+                             ["sensor", "sensor fault"], ["error", "error"],
+                             ["beyond", "beyond the axis"]]) {
       legend.appendChild(el("span", { class: "key key-" + k, text }));
     }
     document.getElementById("cards").appendChild(node);
@@ -131,12 +132,13 @@ function layout(canvas, clips, threshold) {
     ticks = [a, (a + t) / 2, t, (t + b) / 2, b].map((u) => Math.pow(10, u));
     clipped = () => 0;
   } else {
-    // linear, centred on the threshold; the half-range covers 90 % of the clips' distances
-    // (x1.3), so one huge score does not flatten the others: beyond it, a point sits on the
-    // edge as a triangle (its value is in the clip's details)
+    // linear, centred on the threshold; the half-range is three times the clips' median
+    // distance to it (at least a quarter of the threshold), so a few huge scores do not
+    // flatten the others onto one line: beyond the range a point sits on the edge as a
+    // triangle pointing out (its value is in the clip's details)
     const dist = scored.map((c) => Math.abs(c.score - threshold)).sort((p, q) => p - q);
-    const q90 = dist.length ? dist[Math.min(dist.length - 1, Math.floor(0.9 * dist.length))] : 0;
-    const d = Math.max(q90 * 1.3, Math.abs(threshold) * 0.05, 1e-6);
+    const med = dist.length ? dist[Math.floor(dist.length / 2)] : 0;
+    const d = Math.max(med * 3, Math.abs(threshold) * 0.25, 1e-6);
     const a = threshold - d, b = threshold + d;
     const raw = (v) => top + (1 - (v - a) / (b - a)) * plotH;
     y = (v) => Math.min(top + plotH, Math.max(top, raw(v)));
