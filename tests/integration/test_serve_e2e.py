@@ -159,8 +159,9 @@ def test_page_in_headless_chromium(server, run_dir, tmp_path):
     # pump's one anomaly early (1 of the last 20: watch, not normal although its last clip is)
     for machine, loud in (("fan", (9, 10)), ("pump", (3,))):
         for i in range(12):
-            write_clip(tmp_path / "feed" / machine / "line1" / f"{machine}A_2026-01-{i + 1:02d}.wav",
-                       0.9 if i in loud else 0.1, seed=100 + i + len(machine))
+            name = f"{machine}A_2026-01-{i + 1:02d}.wav"
+            write_clip(tmp_path / "feed" / machine / "line1" / name, 0.9 if i in loud else 0.1,
+                       seed=100 + i + len(machine))
     fed = subprocess.run([str(SOUNDWATCH), "feed", str(tmp_path / "feed"), "--url", url],
                          capture_output=True, text=True, timeout=180)
     assert fed.returncode == 0, fed.stderr
