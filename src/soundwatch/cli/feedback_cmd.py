@@ -24,9 +24,9 @@ def add_normal(
     """Add recordings judged normal to a machine's normal data; refit its scorer and threshold.
 
     No network is retrained. The files are copied into RUN/normal/MACHINE/ and run.json
-    records the change (file names and SHA-256 digests, thresholds before and after). A
-    running `soundwatch serve` picks the change up with POST /v1/machines/M/normal, or on
-    restart.
+    records the change (file names, SHA-256 digests, thresholds before and after). A running
+    `soundwatch serve` uses it after a restart (its page's Mark as normal button refits
+    through the service at once).
 
     Example: ``soundwatch add-normal runs/pump pumpA_2026-01-09.wav --machine pumpA``
     """
