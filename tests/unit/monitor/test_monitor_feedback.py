@@ -208,3 +208,41 @@ def test_feed_name_keeps_folders(tmp_path):
     assert feed_name(clip, [tmp_path]) == "fan/id_00/normal/00000000.wav"
     assert feed_name(clip, [clip]) == "00000000.wav"
     assert time.time() > 0
+
+
+def test_sensor_verdict_is_recorded_and_never_an_anomaly(monitor_run, tmp_path):
+    """A scorer verdict with a sensor status (``status``/``status_reason``) reaches the
+    history, the answer and the state as a sensor fault, even with decision 1."""
+    pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
+    pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
+    from dataclasses import dataclass
+
+    from fastapi.testclient import TestClient
+
+    from soundwatch.monitor.alerts import Alerter
+    from soundwatch.monitor.scoring import Scorer, Verdict
+    from soundwatch.monitor.service import Service, create_app
+
+    @dataclass(frozen=True)
+    class SensorVerdict(Verdict):
+        status: str = "sensor"
+        status_reason: str = "all samples are zero"
+
+    scorer = Scorer([monitor_run])
+    real = scorer.score_signal
+    scorer.score_signal = lambda *a: SensorVerdict(**vars(real(*a)) | {"decision": 1})
+    fired = []
+    alerter = Alerter(command="true", rule=AlertRule(1, 1))
+    alerter._queue.put = fired.append  # what would be sent
+    with History(tmp_path / "h.sqlite") as history:
+        service = Service(scorer, history, alerter=alerter)
+        with TestClient(create_app(service)) as client:
+            clip = write_clip(tmp_path / "silent.wav", 0.1, seed=1)
+            answer = client.post("/v1/machines/fan/score", files={"file": (
+                "silent.wav", clip.read_bytes())}).json()
+            assert answer["status"] == "sensor"
+            assert answer["status_reason"] == "all samples are zero"
+            fan = {m["machine"]: m for m in client.get("/v1/machines").json()}["fan"]
+            assert (fan["state"], fan["anomalies"], fan["sensor"]) == ("sensor", 0, 1)
+            assert client.get("/v1/events").json()["events"] == []
+    assert fired == []
