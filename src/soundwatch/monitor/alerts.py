@@ -67,6 +67,7 @@ class AlertRule:
         if not self.cooldown >= 0:
             raise ConfigError("--cooldown", f"expected seconds >= 0, got {self.cooldown}")
         self._windows: dict[str, deque[int]] = {}
+        self._lock = threading.Lock()  # the service submits from several threads
         self._last_alert: dict[str, float] = {}
         self.suppressed = 0
 
@@ -97,6 +98,10 @@ class AlertRule:
         """
         if not counts_for_machine(record):
             return None
+        with self._lock:
+            return self._observe(record)
+
+    def _observe(self, record: dict[str, Any]) -> dict[str, Any] | None:
         machine = str(record.get("machine"))
         window = self._windows.setdefault(machine, deque(maxlen=self.n))
         window.append(1 if is_machine_anomaly(record) else 0)

@@ -241,8 +241,16 @@ function draw(canvas, clips, threshold) {
     ctx.fill();
     if (sel) { ctx.strokeStyle = "#1d2330"; ctx.stroke(); }
   }
-  ctx.fillStyle = COLORS.error;  // errors (never scored): ticks on the time axis
-  clips.forEach((c, i) => { if (c.status === "error") ctx.fillRect(L.x(i) - 1, L.h - L.bottom - 6, 2, 6); });
+  clips.forEach((c, i) => {  // not scored: errors as ticks, sensor faults as diamonds, on the axis
+    const px = L.x(i), py = L.h - L.bottom - 4;
+    if (c.status === "error") {
+      ctx.fillStyle = COLORS.error; ctx.fillRect(px - 1, py - 2, 2, 6);
+    } else if (c.status === "sensor" && c.score === null) {
+      ctx.fillStyle = COLORS.sensor; ctx.beginPath();
+      ctx.moveTo(px, py - 4); ctx.lineTo(px + 4, py); ctx.lineTo(px, py + 4); ctx.lineTo(px - 4, py);
+      ctx.fill();
+    }
+  });
 }
 
 function pick(machine, ev) {
@@ -253,7 +261,7 @@ function pick(machine, ev) {
   const L = layout(canvas, entry.clips, entry.threshold);
   let best = null, bestD = Infinity;
   entry.clips.forEach((c, i) => {
-    const py = c.score !== null && c.status !== "error" ? L.y(c.score) : L.h - L.bottom - 3;
+    const py = c.score !== null && c.status !== "error" ? L.y(c.score) : L.h - L.bottom - 4;
     const d = Math.hypot(L.x(i) - (ev.clientX - rect.left), py - (ev.clientY - rect.top));
     if (d < bestD) { best = c; bestD = d; }
   });
