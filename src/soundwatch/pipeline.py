@@ -32,6 +32,7 @@ __all__ = [
     "check_clips",
     "make_detector",
     "refit",
+    "training_normals",
     "run_context",
     "resolve_config",
     "score",
@@ -599,10 +600,7 @@ def refit(
         raise ConfigError(source.config_path, "no data folder recorded; give --data")
     new_cfg = cfg.override(params=dict(params), data=str(Path(root).resolve()))
     chosen = _pick_machines(source.machines(), machines, str(source.root))
-    split = source.info.get("split") or {}
-    clips = _discover(root, int(split.get("seed", cfg.seed)),
-                      train_normals=split.get("train_normals"))
-    by_machine = _by_machine(c for c in clips if c.split == TRAIN_SPLIT and c.label in (None, 0))
+    by_machine = training_normals(source, root)
     run = Run.create(new_cfg, out)
     run.info["refit_of"] = str(Path(run_dir).resolve())
     context = run_context(new_cfg, cache_dir=_cache_folder(cache_dir, no_cache),
@@ -627,6 +625,36 @@ def refit(
     run.info["finished"] = True
     run.save_info()
     return run
+
+
+def training_normals(run: Run, data: str | os.PathLike[str] | None = None
+                     ) -> dict[str, list[Clip]]:
+    """The normal training clips of a run, per machine type.
+
+    Found again in the run's data folder, plus the recordings added as normal since
+    (``soundwatch add-normal``).
+
+    Args:
+        run: The trained run.
+        data: Dataset root (default: the one recorded in the run).
+
+    Raises:
+        ConfigError: No data folder is known.
+        DatasetError: The data folder is gone or unreadable.
+    """
+    cfg = run.config()
+    root = data if data is not None else cfg.data
+    if root is None:
+        raise ConfigError(run.config_path, "no data folder recorded; give --data")
+    split = run.info.get("split") or {}
+    clips = _discover(root, int(split.get("seed", cfg.seed)),
+                      train_normals=split.get("train_normals"))
+    from soundwatch.monitor.feedback import added_normals
+
+    found = _by_machine(c for c in clips if c.split == TRAIN_SPLIT and c.label in (None, 0))
+    for machine in run.machines():  # recordings added as normal since (add-normal)
+        found.setdefault(machine, []).extend(added_normals(run, machine))
+    return {m: c for m, c in found.items() if c}
 
 
 def _label_counts(clips: Sequence[Clip]) -> dict[str, int]:

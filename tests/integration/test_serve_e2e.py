@@ -36,9 +36,9 @@ def server(run_dir, tmp_path):
     log = tmp_path / "serve.log"
     procs: list[subprocess.Popen] = []
 
-    def launch() -> subprocess.Popen:
-        proc = start("serve", run_dir, "--host", "127.0.0.1", "--port", port, "--db", db,
-                     log=log)
+    def launch(*extra: object, run: Path = run_dir) -> subprocess.Popen:
+        proc = start("serve", run, "--host", "127.0.0.1", "--port", port, "--db", db,
+                     *map(str, extra), log=log)
         procs.append(proc)
         wait_for(lambda: _healthy(port), 90, "the service to answer /healthz", proc, log)
         return proc
@@ -139,46 +139,83 @@ def _browser():
 
 
 @pytest.mark.slow
-def test_page_in_headless_chromium(server, tmp_path):
+def test_page_in_headless_chromium(server, run_dir, tmp_path):
+    """The page: state over a window with the alert rule, sensor status, fed names, feedback."""
+    from soundwatch.monitor.history import History
+
     sync_playwright = _browser()
     url, launch, db, log = server
-    launch()
-    for i in range(12):
-        for machine in ("fan", "pump"):
-            loud = (machine == "fan" and i in (4, 11)) or (machine == "pump" and i == 7)
-            _post(url, machine, write_clip(tmp_path / f"{machine}{i}.wav", 0.9 if loud else 0.1,
-                                           seed=100 + i + len(machine)))
+    run = tmp_path / "run"  # a copy: marking a clip normal refits the run's scorer
+    shutil.copytree(run_dir, run)
+    launch("--alert-k", 2, "--alert-n", 5, "--cooldown", 600, run=run)
+    # an earlier burst, three hours ago (written as the watcher would): a pause on the axis
+    with History(db) as history:
+        import time
+
+        for i in range(6):
+            history.record("pump", "watch", "ok", ts=time.time() - 3 * 3600 + i, name=f"old{i}.wav",
+                           score=1.0, threshold=2.0, decision=0, percentile=40.0, seconds=0.5)
+    # fed clips with their names: fan's last two of five anomalous (2 of 5: the rule holds),
+    # pump's one anomaly early (1 of the last 20: watch, not normal although its last clip is)
+    for machine, loud in (("fan", (9, 10)), ("pump", (3,))):
+        for i in range(12):
+            name = f"{machine}A_2026-01-{i + 1:02d}.wav"
+            write_clip(tmp_path / "feed" / machine / "line1" / name, 0.9 if i in loud else 0.1,
+                       seed=100 + i + len(machine))
+    fed = subprocess.run([str(SOUNDWATCH), "feed", str(tmp_path / "feed"), "--url", url],
+                         capture_output=True, text=True, timeout=180)
+    assert fed.returncode == 0, fed.stderr
+    # a clip whose sensor is at fault (as the scorer records a silent recording)
+    with History(db) as history:
+        sensor = history.record("pump", "upload", "sensor", name="pumpA_silent.wav", score=239.0,
+                                threshold=2.0, decision=0, percentile=100.0, seconds=0.5,
+                                error="all samples are zero (dead sensor or muted input)")
     shot = Path(SCREENSHOT) if SCREENSHOT else tmp_path / "monitoring.png"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("dialog", lambda dialog: dialog.accept())
             page.goto(url + "/?refresh=1")
             page.wait_for_selector('.card[data-machine="fan"].state-anomaly', timeout=20000)
-            page.wait_for_selector('.card[data-machine="pump"]', timeout=20000)
+            page.wait_for_selector('.card[data-machine="pump"].state-watch', timeout=20000)
             assert page.locator(".card").count() == 2
-            assert "anomalies 2" in page.inner_text('.card[data-machine="fan"] .facts')
-            # the timeline canvas has been drawn on (not blank)
-            painted = page.evaluate("""() => [...document.querySelectorAll('canvas.timeline')]
+            fan = page.inner_text('.card[data-machine="fan"]')
+            assert "2 of the last 12 clips anomalous" in fan, fan
+            assert "2 anomalous of the last 5 scored clips" in fan and "met now" in fan, fan
+            pump = page.inner_text('.card[data-machine="pump"]')
+            assert "1 of the last 19 clips anomalous · 1 sensor fault" in pump, pump
+            assert "not met" in pump and page.inner_text(
+                '.card[data-machine="pump"] .badge').lower() == "watch"
+            # both canvases drawn on (not blank)
+            painted = page.evaluate("""() => [...document.querySelectorAll('canvas')]
                 .map(c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height)
                   .data; let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
                   return n; })""")
-            assert len(painted) == 2 and min(painted) > 500, painted
+            assert len(painted) == 4 and min(painted) > 500, painted
+            # the anomalies table: machine anomalies only, under the names feed sent
             page.wait_for_selector("#anomalies tbody tr", timeout=10000)
-            assert page.locator("#anomalies tbody tr").count() == 3
+            rows = page.inner_text("#anomalies tbody")
+            assert page.locator("#anomalies tbody tr").count() == 3, rows
+            assert "fan/line1/fanA_2026-01-11.wav" in rows and "body" not in rows, rows
+            assert "silent" not in rows
+            # the sensor clip (the last point of pump's timeline): a sensor fault, not an anomaly
+            box = page.locator('.card[data-machine="pump"] canvas.timeline').bounding_box()
+            page.mouse.click(box["x"] + box["width"] - 11, box["y"] + 11)  # clipped: top edge
+            page.wait_for_function("() => document.getElementById('detail-facts')"
+                                   ".innerText.includes('pumpA_silent.wav')", timeout=10000)
+            facts = page.inner_text("#detail-facts")
+            assert "SENSOR FAULT" in facts and "all samples are zero" in facts, facts
+            assert "ANOMALY" not in facts and page.locator("#mark-normal").is_hidden()
+            assert sensor["id"] > 0
             # a clicked anomaly shows its spectrogram
             page.locator("#anomalies tbody tr").first.click()
             page.wait_for_function(
                 "() => { const i = document.getElementById('spectrogram');"
                 " return !i.hidden && i.complete && i.naturalWidth > 0; }", timeout=20000)
             assert "ANOMALY" in page.inner_text("#detail-facts")
-            # clicking a timeline point selects a clip too
-            box = page.locator('.card[data-machine="pump"] canvas').bounding_box()
-            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            page.wait_for_function("() => document.getElementById('detail-facts')"
-                                   ".innerText.includes('pump')", timeout=10000)
             # ... and its explanation (soundwatch.explain) or why there is none
             page.wait_for_function(
                 "() => { const i = document.getElementById('explanation');"
@@ -189,7 +226,16 @@ def test_page_in_headless_chromium(server, tmp_path):
                 assert page.locator("#explanation-msg").is_hidden(), \
                     page.inner_text("#explanation-msg")
             page.screenshot(path=str(shot), full_page=True)
+            # feedback: the anomaly judged normal joins fan's normal data
+            page.locator("#mark-normal").click()
+            page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                   ".textContent.includes('threshold')", timeout=60000)
+            assert "added to fan's normal data" in page.inner_text("#feedback-msg")
             assert errors == [], errors
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
+    import json
+
+    changes = json.loads((run / "run.json").read_text())["changes"]
+    assert [c["files"][0]["name"] for c in changes] == ["fan/line1/fanA_2026-01-11.wav"]

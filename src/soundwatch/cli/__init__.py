@@ -23,6 +23,7 @@ from soundwatch.cli import (
     download_cmd,  # noqa: F401
     evaluate_cmd,  # noqa: F401
     export_cmd,  # noqa: F401
+    feedback_cmd,  # noqa: F401
     inspect_cmd,  # noqa: F401
     refit_cmd,  # noqa: F401
     render_cmd,  # noqa: F401

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.watch_cmd import AlertK, AlertN, Cooldown, make_alerter
 from soundwatch.errors import ConfigError
 
 
@@ -57,12 +58,14 @@ def serve(
         "--webhook", help="URL that gets a JSON POST for each anomalous clip.")] = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request.")] = False,
+    alert_k: AlertK = 1,
+    alert_n: AlertN = 1,
+    cooldown: Cooldown = 0.0,
 ) -> None:
     """Serve the runs' detectors over HTTP, with the history API and the monitoring page."""
     _need_serve_extra()
     import uvicorn
 
-    from soundwatch.monitor.alerts import Alerter
     from soundwatch.monitor.history import History, default_db
     from soundwatch.monitor.scoring import Scorer
     from soundwatch.monitor.service import Service, create_app
@@ -70,9 +73,9 @@ def serve(
     if max_upload_mb <= 0:
         raise ConfigError("--max-upload-mb", f"must be positive, got {max_upload_mb}")
     _check_port(host, port)
+    alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
     scorer = Scorer(runs)
     scorer.warm_up()
-    alerter = Alerter(on_anomaly, webhook)
     history = History(db or default_db(runs[0]))
     try:
         service = Service(scorer, history, token=token, alerter=alerter,
@@ -104,12 +107,13 @@ def feed(
 ) -> None:
     """Post audio files to a running soundwatch serve, one line per clip.
 
-    Each clip carries an idempotency key made of its machine and content, so feeding the
-    same folder twice records nothing twice.
+    Each clip is sent as a multipart upload under its path below the folder given (the
+    service records and shows that name), with an idempotency key made of its machine and
+    content, so feeding the same folder twice records nothing twice.
     """
     import time
 
-    from soundwatch.monitor.feed import FeedClient, plan_feed
+    from soundwatch.monitor.feed import FeedClient, feed_name, plan_feed
 
     client = FeedClient(url, token=token)
     known = client.machines()
@@ -122,10 +126,12 @@ def feed(
     for i, (path, kind) in enumerate(plan):
         if i and interval > 0:
             time.sleep(interval)
-        status, body = client.post_file(kind, path)
+        status, body = client.post_file(kind, path, feed_name(path, folders))
         if status == 200:
             mark = "ANOMALY" if body.get("decision") == 1 else "normal "
             again = " (already recorded)" if body.get("duplicate") else ""
+            if body.get("status") == "sensor":
+                mark, again = "SENSOR ", f"{again} ({body.get('status_reason')})"
             typer.echo(f"{kind:<10} {mark} score {body['score']:10.4f}  "
                        f"p{body['percentile']:5.1f}  {path}{again}")
         else:

@@ -10,6 +10,22 @@ import typer
 from soundwatch.cli.app import app
 from soundwatch.errors import ConfigError
 
+AlertK = Annotated[int, typer.Option(
+    "--alert-k", help="Alert when K of the last --alert-n scored clips of a machine are "
+    "anomalous (sensor faults and errors do not count).")]
+AlertN = Annotated[int, typer.Option("--alert-n", help="The alert window, in scored clips.")]
+Cooldown = Annotated[float, typer.Option(
+    "--cooldown", help="Seconds after an alert during which the same machine raises no "
+    "other.")]
+
+
+def make_alerter(on_anomaly: str | None, webhook: str | None, k: int, n: int,
+                 cooldown: float) -> Any:
+    """The :class:`~soundwatch.monitor.alerts.Alerter` of ``watch`` and ``serve``."""
+    from soundwatch.monitor.alerts import Alerter, AlertRule
+
+    return Alerter(on_anomaly, webhook, rule=AlertRule(k, n, cooldown))
+
 
 def format_record(record: dict[str, Any]) -> str:
     """One line for a recorded clip: time, machine, verdict, score, percentile, file."""
@@ -17,6 +33,8 @@ def format_record(record: dict[str, Any]) -> str:
     where = record.get("path") or record.get("name") or ""
     if record["status"] == "error":
         return f"{when}  {record['machine']:<10} ERROR    {where}: {record['error']}"
+    if record["status"] == "sensor":
+        return f"{when}  {record['machine']:<10} SENSOR   {where}: {record.get('error')}"
     mark = "ANOMALY" if record["decision"] == 1 else "normal "
     return (f"{when}  {record['machine']:<10} {mark}  score {record['score']:10.4f}  "
             f"threshold {record['threshold']:10.4f}  p{record['percentile']:5.1f}  {where}")
@@ -45,26 +63,29 @@ def watch(
         "file systems without change events; 0: only at start).")] = 30.0,
     once: Annotated[bool, typer.Option(
         "--once", help="Score the files present now, then exit.")] = False,
+    alert_k: AlertK = 1,
+    alert_n: AlertN = 1,
+    cooldown: Cooldown = 0.0,
 ) -> None:
     """Watch a folder: score each new audio file once it is complete, record it, alert.
 
     Files already recorded (same path, size, modification time and content) are not
     scored again, so a restarted watcher resumes where it stopped. A bad file is recorded
-    as an error with its reason and the watcher goes on.
+    as an error with its reason and the watcher goes on. Alerts follow a k-of-n rule with a
+    cool-down: ``--alert-k 3 --alert-n 5 --cooldown 600``.
     """
     import signal
     import threading
 
-    from soundwatch.monitor.alerts import Alerter
     from soundwatch.monitor.history import History, default_db
     from soundwatch.monitor.scoring import Scorer
     from soundwatch.monitor.watch import FolderWatcher
 
     if not folder.is_dir():
         raise ConfigError(folder, "no such folder to watch")
+    alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
     scorer = Scorer([run])
     scorer.warm_up()
-    alerter = Alerter(on_anomaly, webhook)
     history = History(db or default_db(run))
     stop = threading.Event()
 

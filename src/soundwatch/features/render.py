@@ -397,6 +397,7 @@ def render_file(
     axes: bool = False,
     frame: str = "none",
     origin: str = "lower",
+    title: str | None = None,
 ) -> tuple[int, int]:
     """Render one audio file's features to an image file (written atomically).
 
@@ -417,6 +418,7 @@ def render_file(
             bar in dB (``size`` and ``renderer`` do not apply).
         frame: ``"seed"``: the seed's whole image with its white border (see :func:`render`).
         origin: ``"lower"`` or ``"upper"`` (the seed's images have bin 0 on top).
+        title: Title of an ``axes`` image (default: the file's name and the front-end).
 
     Returns:
         The image's ``(height, width)`` in pixels.
@@ -432,7 +434,8 @@ def render_file(
     fmt = image_format(out)
     fe, feats, n_samples = _features_of(wav, frontend, channel)
     if axes:
-        fig = _axes_figure(fe, feats, n_samples, cmap, vrange, f"{Path(wav).name} ({frontend})")
+        fig = _axes_figure(fe, feats, n_samples, cmap, vrange,
+                           title or f"{Path(wav).name} ({frontend})")
         with atomic_path(out) as tmp:
             fig.savefig(tmp, format=fmt)
         width, height = fig.canvas.get_width_height()

@@ -8,15 +8,115 @@ import os
 import queue
 import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from soundwatch.errors import ConfigError
 
-__all__ = ["Alerter", "alert_env"]
+__all__ = ["AlertRule", "Alerter", "alert_env", "is_machine_anomaly"]
 
 log = logging.getLogger(__name__)
+
+
+def is_machine_anomaly(record: dict[str, Any]) -> bool:
+    """Whether a recorded clip counts as a machine anomaly.
+
+    Only a scored clip (status ``ok``, or no status) with decision 1: a clip whose sensor is
+    at fault (status ``sensor``) or that could not be scored (``error``) never does.
+    """
+    return record.get("status", "ok") == "ok" and record.get("decision") == 1
+
+
+def counts_for_machine(record: dict[str, Any]) -> bool:
+    """Whether a clip tells anything about the machine (scored, not a sensor fault or error)."""
+    return record.get("status", "ok") == "ok" and record.get("decision") is not None
+
+
+@dataclass
+class AlertRule:
+    """When anomalous clips raise an alert: k of the last n scored clips, then a cool-down.
+
+    Clips with a sensor fault or an error are not machine evidence: they neither count as
+    anomalies nor push older clips out of the window. Each machine type has its own window
+    and cool-down. ``AlertRule(1, 1, 0)`` (the default) alerts on every anomalous clip.
+
+    Args:
+        k: Anomalous clips needed among the last ``n``.
+        n: The window, in scored clips.
+        cooldown: Seconds after an alert during which the same machine raises no other.
+        clock: Time source (seconds), for tests.
+
+    Raises:
+        ConfigError: ``k`` or ``n`` below 1, ``k > n`` or a negative cool-down.
+    """
+
+    k: int = 1
+    n: int = 1
+    cooldown: float = 0.0
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.k < 1 or self.k > self.n:
+            raise ConfigError("--alert-k/--alert-n",
+                              f"expected 1 <= k <= n, got k={self.k}, n={self.n}")
+        if not self.cooldown >= 0:
+            raise ConfigError("--cooldown", f"expected seconds >= 0, got {self.cooldown}")
+        self._windows: dict[str, deque[int]] = {}
+        self._lock = threading.Lock()  # the service submits from several threads
+        self._last_alert: dict[str, float] = {}
+        self.suppressed = 0
+
+    def describe(self) -> str:
+        """The rule in words (shown on the page and by the CLI)."""
+        text = ("every anomalous clip" if self.n == 1 else
+                f"{self.k} anomalous of the last {self.n} scored clips")
+        if self.cooldown:
+            text += f", then at most one alert per {self.cooldown:g} s"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready ``k``, ``n``, ``cooldown_s`` and ``text``."""
+        return {"k": self.k, "n": self.n, "cooldown_s": self.cooldown, "text": self.describe()}
+
+    def holds(self, clips: list[dict[str, Any]]) -> bool:
+        """Whether the rule's condition holds at the end of a machine's clips (oldest first).
+
+        Ignores the cool-down: this is the state a page shows, not whether to send.
+        """
+        scored = [c for c in clips if counts_for_machine(c)][-self.n:]
+        return sum(is_machine_anomaly(c) for c in scored) >= self.k
+
+    def observe(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Take one recorded clip; return the alert facts when it raises an alert, else None.
+
+        The facts: ``anomalies`` in the window, ``window`` (its length so far), ``k``, ``n``.
+        """
+        if not counts_for_machine(record):
+            return None
+        with self._lock:
+            return self._observe(record)
+
+    def _observe(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        machine = str(record.get("machine"))
+        window = self._windows.setdefault(machine, deque(maxlen=self.n))
+        window.append(1 if is_machine_anomaly(record) else 0)
+        hits = sum(window)
+        if not is_machine_anomaly(record) or hits < self.k:
+            return None
+        now = self.clock()
+        last = self._last_alert.get(machine)
+        if last is not None and now - last < self.cooldown:
+            self.suppressed += 1
+            log.info("%s: alert suppressed (cool-down, %.0f s left)", machine,
+                     self.cooldown - (now - last))
+            return None
+        self._last_alert[machine] = now
+        return {"anomalies": hits, "window": len(window), "k": self.k, "n": self.n}
 
 
 def alert_env(record: dict[str, Any]) -> dict[str, str]:
@@ -24,7 +124,8 @@ def alert_env(record: dict[str, Any]) -> dict[str, str]:
 
     ``SOUNDWATCH_PATH`` (the file, or the upload's name), ``SOUNDWATCH_MACHINE``,
     ``SOUNDWATCH_SCORE``, ``SOUNDWATCH_PERCENTILE``, ``SOUNDWATCH_THRESHOLD``,
-    ``SOUNDWATCH_CLIP_ID`` and ``SOUNDWATCH_TIME`` (ISO 8601, UTC).
+    ``SOUNDWATCH_CLIP_ID``, ``SOUNDWATCH_TIME`` (ISO 8601, UTC) and, from the alert rule,
+    ``SOUNDWATCH_WINDOW_ANOMALIES`` and ``SOUNDWATCH_WINDOW`` (k of n).
     """
     def text(value: Any) -> str:
         return "" if value is None else repr(value) if isinstance(value, float) else str(value)
@@ -37,6 +138,8 @@ def alert_env(record: dict[str, Any]) -> dict[str, str]:
         "SOUNDWATCH_THRESHOLD": text(record.get("threshold")),
         "SOUNDWATCH_CLIP_ID": text(record.get("id")),
         "SOUNDWATCH_TIME": text(record.get("time")),
+        "SOUNDWATCH_WINDOW_ANOMALIES": text((record.get("alert") or {}).get("anomalies")),
+        "SOUNDWATCH_WINDOW": text((record.get("alert") or {}).get("window")),
     }
 
 
@@ -51,18 +154,20 @@ class Alerter:
             environment.
         webhook: ``http(s)://`` URL that gets a JSON POST of the clip's record.
         timeout: Seconds one command or POST may take.
+        rule: When anomalous clips raise an alert (default: each one does).
 
     Raises:
         ConfigError: A webhook URL that is not http or https.
     """
 
     def __init__(self, command: str | None = None, webhook: str | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, rule: AlertRule | None = None) -> None:
         if webhook is not None and not webhook.startswith(("http://", "https://")):
             raise ConfigError("--webhook", f"expected an http:// or https:// URL, got {webhook!r}")
         self.command = command or None
         self.webhook = webhook or None
         self.timeout = float(timeout)
+        self.rule = rule or AlertRule()
         self.sent = 0
         self.failed = 0
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -74,9 +179,16 @@ class Alerter:
         return bool(self.command or self.webhook)
 
     def submit(self, record: dict[str, Any]) -> None:
-        """Queue the alerts of one recorded clip (ignored unless its decision is 1)."""
-        if not self.enabled or record.get("decision") != 1:
+        """Pass one recorded clip through the rule; queue an alert when the rule fires.
+
+        Give every new clip of every machine (normal ones too): the rule's window needs them.
+        """
+        if not self.enabled:
             return
+        fired = self.rule.observe(record)
+        if fired is None:
+            return
+        record = {**record, "alert": fired}
         if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="soundwatch-alerts",
                                             daemon=True)

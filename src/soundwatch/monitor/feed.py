@@ -8,6 +8,7 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Sequence
 from itertools import zip_longest
 from pathlib import Path
@@ -17,7 +18,7 @@ from soundwatch.errors import ConfigError, SoundwatchError
 from soundwatch.monitor.scoring import guess_machine
 from soundwatch.monitor.watch import is_candidate
 
-__all__ = ["FeedClient", "plan_feed"]
+__all__ = ["FeedClient", "feed_name", "multipart_body", "plan_feed"]
 
 
 class FeedClient:
@@ -71,10 +72,12 @@ class FeedClient:
             raise ConfigError("--url", f"{self.url} answered {status}: {error}")
         return [m["machine"] for m in body]  # type: ignore[union-attr]
 
-    def post_file(self, machine: str, path: str | os.PathLike[str]) -> tuple[int, dict[str, Any]]:
-        """Post one audio file's bytes for scoring; return (HTTP status, JSON body).
+    def post_file(self, machine: str, path: str | os.PathLike[str],
+                  name: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Post one audio file for scoring as a multipart upload; return (HTTP status, JSON).
 
-        The request's ``X-Request-Id`` is the machine and the content's hash, so a repeated
+        The service records the clip under ``name`` (default: the file's name). The
+        request's ``X-Request-Id`` is the machine and the content's hash, so a repeated
         post is recorded once.
         """
         try:
@@ -83,8 +86,40 @@ class FeedClient:
             return 0, {"error": f"{path}: {exc.strerror or exc}"}
         key = hashlib.sha256(machine.encode() + b"\0" + data).hexdigest()
         ctype = "audio/flac" if str(path).lower().endswith(".flac") else "audio/wav"
-        return self._request(f"/v1/machines/{urllib.parse.quote(machine, safe='')}/score", data,
-                             {"Content-Type": ctype, "X-Request-Id": f"feed-{key}"})
+        body, form_type = multipart_body(name or Path(path).name, data, ctype)
+        return self._request(f"/v1/machines/{urllib.parse.quote(machine, safe='')}/score", body,
+                             {"Content-Type": form_type, "X-Request-Id": f"feed-{key}"})
+
+
+def multipart_body(name: str, data: bytes, ctype: str) -> tuple[bytes, str]:
+    """A ``multipart/form-data`` body with one ``file`` field: ``(body, content type)``.
+
+    Written here because the standard library has no multipart encoder (urllib keeps
+    ``feed`` free of extra dependencies).
+    """
+    boundary = "soundwatch-" + uuid.uuid4().hex
+    # as browsers do (the HTML standard's multipart/form-data encoding)
+    quoted = name.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"{quoted}\"\r\nContent-Type: {ctype}\r\n\r\n").encode()
+    return head + data + f"\r\n--{boundary}--\r\n".encode(), (
+        f"multipart/form-data; boundary={boundary}")
+
+
+def feed_name(path: str | os.PathLike[str], folders: Sequence[str | os.PathLike[str]]) -> str:
+    """The name a fed clip is recorded under: its path below the folder given, else its name.
+
+    Keeps MIMII-style names apart (``id_00/normal/00000000.wav`` and
+    ``id_00/abnormal/00000000.wav``).
+    """
+    path = Path(path)
+    for folder in map(Path, folders):
+        if folder.is_dir():
+            try:
+                return path.relative_to(folder).as_posix()
+            except ValueError:
+                continue
+    return path.name
 
 
 def plan_feed(folders: Sequence[str | os.PathLike[str]], machines: Sequence[str],

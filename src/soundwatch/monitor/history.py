@@ -19,7 +19,7 @@ __all__ = ["History", "default_db", "iso_time", "parse_since"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clips (
@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS clips (
     mtime_ns    INTEGER,
     sha256      TEXT,
     request_id  TEXT,
-    status      TEXT    NOT NULL CHECK (status IN ('ok', 'error')),
+    status      TEXT    NOT NULL CHECK (status IN ('ok', 'sensor', 'error')),
     score       REAL,
     threshold   REAL,
     decision    INTEGER,
@@ -103,8 +103,19 @@ def parse_since(value: str | float | None, where: str = "since") -> float | None
     return stamp.timestamp()
 
 
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the ``sensor`` status (SQLite cannot alter a CHECK: copy the table)."""
+    conn.executescript(
+        "BEGIN IMMEDIATE; ALTER TABLE clips RENAME TO clips_v1; "
+        "DROP INDEX IF EXISTS clips_file_key; DROP INDEX IF EXISTS clips_request_id; "
+        "DROP INDEX IF EXISTS clips_machine_ts; DROP INDEX IF EXISTS clips_decision_ts; "
+        + _SCHEMA + " INSERT INTO clips SELECT * FROM clips_v1; DROP TABLE clips_v1; COMMIT;")
+    log.info("history database upgraded to schema 2 (sensor status)")
+
+
 def _row(row: sqlite3.Row) -> dict[str, Any]:
     out = {key: row[key] for key in row.keys() if key != "audio"}  # noqa: SIM118
+    out["status_reason"] = row["error"] if row["status"] != "ok" else None
     out["time"] = iso_time(row["ts"])
     out["has_audio"] = bool(row["audio"])
     return out
@@ -148,6 +159,8 @@ class History:
                 if version > SCHEMA_VERSION:
                     raise ConfigError(self.path, f"history schema {version} is newer than this "
                                       f"soundwatch ({SCHEMA_VERSION}); upgrade soundwatch")
+                if version == 1:
+                    _migrate_v1(self._writer)
                 self._writer.executescript(_SCHEMA)
                 self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self._writer.commit()
@@ -217,7 +230,9 @@ class History:
         Args:
             machine: Machine type.
             source: ``"watch"`` (a file of a watched folder) or ``"upload"`` (the service).
-            status: ``"ok"`` (scored) or ``"error"`` (rejected; ``error`` holds the reason).
+            status: ``"ok"`` (scored), ``"sensor"`` (scored, but the recording shows a
+                sensor fault: never a machine anomaly) or ``"error"`` (rejected); ``error``
+                holds the reason of the last two.
             **fields: Other columns: ``name``, ``path``, ``size``, ``mtime_ns``, ``sha256``,
                 ``request_id``, ``score``, ``threshold``, ``decision``, ``percentile``,
                 ``seconds``, ``error``, ``audio`` (a kept copy of the clip), ``ts``.
@@ -314,8 +329,8 @@ class History:
 
     def events(self, since: float | None = None, limit: int = 100,
                machine: str | None = None) -> list[dict[str, Any]]:
-        """Anomalous clips (decision 1) after ``since``, newest first."""
-        sql = "SELECT * FROM clips WHERE decision = 1 AND ts > ?"
+        """Machine anomalies (decision 1, status ok) after ``since``, newest first."""
+        sql = "SELECT * FROM clips WHERE decision = 1 AND status = 'ok' AND ts > ?"
         args: list[Any] = [-1.0 if since is None else since]
         if machine is not None:
             sql += " AND machine = ?"
@@ -325,16 +340,18 @@ class History:
         return [_row(r) for r in self._reader().execute(sql, args).fetchall()]
 
     def summary(self) -> dict[str, dict[str, Any]]:
-        """Per machine: ``clips``, ``anomalies``, ``errors`` and the ``last`` clip."""
+        """Per machine: ``clips``, ``anomalies``, ``errors``, ``sensor`` and the ``last`` clip."""
         conn = self._reader()
         out: dict[str, dict[str, Any]] = {}
         for r in conn.execute(
-            "SELECT machine, COUNT(*) AS clips, SUM(decision = 1) AS anomalies, "
-            "SUM(status = 'error') AS errors, MAX(id) AS last_id FROM clips GROUP BY machine"
+            "SELECT machine, COUNT(*) AS clips, SUM(decision = 1 AND status = 'ok') AS anomalies, "
+            "SUM(status = 'error') AS errors, SUM(status = 'sensor') AS sensor, "
+            "MAX(id) AS last_id FROM clips GROUP BY machine"
         ):
             last = conn.execute("SELECT * FROM clips WHERE id = ?", (r["last_id"],)).fetchone()
             out[r["machine"]] = {"clips": int(r["clips"]), "anomalies": int(r["anomalies"] or 0),
-                                 "errors": int(r["errors"] or 0), "last": _row(last)}
+                                 "errors": int(r["errors"] or 0), "sensor": int(r["sensor"] or 0),
+                                 "last": _row(last)}
         return out
 
     def count(self, source: str | None = None, status: str | None = None) -> int:

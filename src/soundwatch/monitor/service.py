@@ -20,6 +20,7 @@ from soundwatch.errors import AudioError, ConfigError, DetectorError, Soundwatch
 from soundwatch.monitor.alerts import Alerter
 from soundwatch.monitor.history import History, default_db, parse_since
 from soundwatch.monitor.scoring import Scorer, load_native
+from soundwatch.monitor.state import DEFAULT_WINDOW, machine_state, verdict_columns
 
 __all__ = ["RAW_FORMATS", "Service", "ServiceError", "create_app", "default_db"]
 
@@ -212,9 +213,10 @@ class Service:
                 self.metrics.rejected.labels("bad_audio").inc()
                 raise ServiceError(422, f"{upload.name}: {exc.reason}") from None
             keep = self.keep_clips > 0
+            status, columns = verdict_columns(verdict)
             record = self.history.record(
-                machine, "upload", "ok", name=upload.name, request_id=request_id,
-                audio=str(upload.path) if keep else None, **verdict.fields())
+                machine, "upload", status, name=upload.name, request_id=request_id,
+                audio=str(upload.path) if keep else None, **columns)
             if record["duplicate"]:
                 keep = False
             else:
@@ -239,6 +241,7 @@ class Service:
             "decision": record["decision"], "anomaly": bool(record["decision"]),
             "percentile": record["percentile"], "seconds": record["seconds"],
             "name": record["name"], "duplicate": bool(record.get("duplicate")),
+            "status": record["status"], "status_reason": record.get("status_reason"),
             "spectrogram": f"{base}/spectrogram.png" if record["has_audio"] else None,
             "explanation": f"{base}/explanation.png" if record["has_audio"] else None,
         }
@@ -254,21 +257,22 @@ class Service:
                 os.unlink(path)
 
     # --------------------------------------------------------------- reading
-    def machines(self) -> list[dict[str, Any]]:
-        """Every loaded machine type with its history counts and current state."""
+    def machines(self, window: int = DEFAULT_WINDOW) -> list[dict[str, Any]]:
+        """Every loaded machine type with its history counts and its state over a window.
+
+        The state (:func:`~soundwatch.monitor.state.machine_state`) summarises the last
+        ``window`` clips under the alert rule, not the last clip alone.
+        """
         summary = self.history.summary()
+        rule = self.alerter.rule
+        span = max(int(window), rule.n)
         out = []
         for name in sorted(self.scorer.machines):
             facts = self.scorer.machines[name].describe()
-            stats = summary.get(name, {"clips": 0, "anomalies": 0, "errors": 0, "last": None})
-            last = stats["last"]
-            if last is None:
-                state = "idle"
-            elif last["status"] == "error":
-                state = "error"
-            else:
-                state = "anomaly" if last["decision"] == 1 else "normal"
-            out.append({**facts, **stats, "state": state})
+            stats = summary.get(name, {"clips": 0, "anomalies": 0, "errors": 0, "sensor": 0,
+                                       "last": None})
+            recent = self.history.history(name, None, span) if stats["clips"] else []
+            out.append({**facts, **stats, **machine_state(recent, rule, window)})
         return out
 
     def clip_audio(self, clip_id: int) -> Path:
@@ -285,7 +289,7 @@ class Service:
         return Path(audio)
 
     def spectrogram_png(self, clip_id: int) -> bytes:
-        """A clip's log-mel spectrogram as PNG bytes.
+        """A clip's log-mel spectrogram as PNG bytes: time in s, frequency in Hz, dB scale.
 
         Raises:
             ServiceError: 404 (see :meth:`clip_audio`), 422 when the file is unreadable now.
@@ -296,7 +300,9 @@ class Service:
         with tempfile.TemporaryDirectory(prefix="soundwatch-png-") as tmp:
             out = Path(tmp) / "spectrogram.png"
             try:
-                render_file(audio, out, frontend="logmel", size=(192, 640))
+                record = self.history.get(clip_id) or {}
+                render_file(audio, out, frontend="logmel", axes=True,
+                            title=f"{record.get('name') or 'clip'} · clip {clip_id} (log-mel)")
             except SoundwatchError as exc:
                 raise ServiceError(422, f"clip {clip_id}: {exc.reason}") from None
             return out.read_bytes()
@@ -500,9 +506,10 @@ def create_app(service: Service) -> Any:
 
     # ----------------------------------------------------------------- reads
     @app.get("/v1/machines", dependencies=secured, tags=["history"])
-    def machines() -> list[dict[str, Any]]:
-        """Every machine type: detector, threshold, clip counts and current state."""
-        return service.machines()
+    def machines(window: int = Query(DEFAULT_WINDOW, ge=1, le=10000, description="Clips "
+                                     "the state summarises.")) -> list[dict[str, Any]]:
+        """Every machine type: detector, threshold, clip counts, state over the last clips."""
+        return service.machines(window)
 
     @app.get("/v1/machines/{machine}/history", dependencies=secured, tags=["history"])
     def history(machine: str,
@@ -561,6 +568,10 @@ def create_app(service: Service) -> Any:
         return Response(generate_latest(service.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
+    from soundwatch.monitor.routes import add_routes
+
+    add_routes(app, service, secured)  # trend and feedback
+
     # ------------------------------------------------------------------ page
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -608,6 +619,16 @@ async def _send_error(send: Any, status: int, message: str) -> None:
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})
+
+
+def upload_name(name: str) -> str:
+    """The name an upload is recorded under: the sent file name, folders included.
+
+    ``feed`` sends the path below the folder fed (``id_00/abnormal/00000000.wav``); the
+    name never becomes an absolute path or climbs with ``..`` (it is only shown, never opened).
+    """
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    return "/".join(parts)[-255:] or "file"
 
 
 def _multipart_upload(service: Service, body: bytes, ctype: str) -> _Upload:
@@ -660,5 +681,5 @@ def _multipart_upload(service: Service, body: bytes, ctype: str) -> _Upload:
             suffix = Path(name).suffix.lower()
             path = service.new_clip_path(suffix if suffix in {".wav", ".flac", ".ogg"} else ".wav")
             path.write_bytes(data)
-            return _Upload(path, os.path.basename(name))
+            return _Upload(path, upload_name(name))
     raise ServiceError(400, "multipart upload needs a 'file' field")

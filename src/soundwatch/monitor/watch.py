@@ -16,6 +16,7 @@ from soundwatch.errors import ConfigError, SoundwatchError
 from soundwatch.monitor.alerts import Alerter
 from soundwatch.monitor.history import History
 from soundwatch.monitor.scoring import AUDIO_SUFFIXES, Scorer, file_key, guess_machine
+from soundwatch.monitor.state import verdict_columns
 
 __all__ = ["FolderWatcher", "UNKNOWN_MACHINE", "is_candidate"]
 
@@ -194,8 +195,9 @@ class FolderWatcher:
             return "recorded"
         if _changed(path, size, mtime_ns):
             return "changed"
-        record = self.history.record(machine, "watch", "ok", name=path.name, audio=str(path),
-                                     **key, **verdict.fields())
+        status, columns = verdict_columns(verdict)
+        record = self.history.record(machine, "watch", status, name=path.name, audio=str(path),
+                                     **key, **columns)
         self.done.add((path, size, mtime_ns))
         if not record["duplicate"]:
             self.scored += 1

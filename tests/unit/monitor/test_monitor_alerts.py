@@ -98,3 +98,66 @@ def test_bad_webhook_url():
     with pytest.raises(ConfigError, match="--webhook"):
         Alerter(webhook="ftp://example")
     assert not Alerter().enabled
+
+
+def _clip(machine="fan", decision=0, status="ok"):
+    return {"machine": machine, "decision": decision, "status": status, "score": 1.0}
+
+
+def test_rule_k_of_n_with_cooldown():
+    from soundwatch.monitor.alerts import AlertRule
+
+    now = [0.0]
+    rule = AlertRule(2, 3, cooldown=600, clock=lambda: now[0])
+    # 1 0 0 1: never 2 anomalies among 3 clips
+    assert [rule.observe(_clip(decision=d)) for d in (1, 0, 0, 1)] == [None] * 4
+    fired = rule.observe(_clip(decision=1))  # window 0 1 1
+    assert fired == {"anomalies": 2, "window": 3, "k": 2, "n": 3}
+    now[0] = 599.0  # in the cool-down: no second alert, counted as suppressed
+    assert rule.observe(_clip(decision=1)) is None and rule.suppressed == 1
+    # another machine has its own window and cool-down
+    assert rule.observe(_clip("pump", 1)) is None
+    assert rule.observe(_clip("pump", 1)) is not None
+    now[0] = 600.0
+    assert rule.observe(_clip(decision=1)) is not None
+    # a normal clip never fires, even with the window full of anomalies
+    assert rule.observe(_clip(decision=0)) is None
+
+
+def test_rule_ignores_sensor_faults_and_errors():
+    from soundwatch.monitor.alerts import AlertRule
+
+    rule = AlertRule(2, 2)
+    assert rule.observe(_clip(decision=1)) is None
+    # a sensor fault (even flagged) neither counts nor pushes the anomaly out
+    assert rule.observe(_clip(decision=1, status="sensor")) is None
+    assert rule.observe({"machine": "fan", "status": "error", "decision": None}) is None
+    assert rule.observe(_clip(decision=1)) is not None
+    clips = [_clip(decision=1), _clip(decision=1, status="sensor"), _clip(decision=0)]
+    assert not rule.holds(clips) and rule.holds(clips[:1] + [_clip(decision=1)])
+
+
+def test_rule_checks_its_numbers():
+    from soundwatch.monitor.alerts import AlertRule
+
+    for k, n, cool in ((0, 1, 0), (3, 2, 0), (1, 0, 0), (1, 1, -1)):
+        with pytest.raises(ConfigError):
+            AlertRule(k, n, cool)
+    assert AlertRule().describe() == "every anomalous clip"
+    assert AlertRule(3, 5, 600).describe() == (
+        "3 anomalous of the last 5 scored clips, then at most one alert per 600 s")
+
+
+def test_alerter_sends_only_when_the_rule_fires(tmp_path):
+    from soundwatch.monitor.alerts import AlertRule
+
+    out = tmp_path / "alerts.txt"
+    cmd = f"{shlex.quote(sys.executable)} -c \"import os; open({str(out)!r}, 'a').write(" \
+          "os.environ['SOUNDWATCH_WINDOW_ANOMALIES'] + '/' + os.environ['SOUNDWATCH_WINDOW'] " \
+          "+ chr(10))\""
+    alerter = Alerter(command=cmd, rule=AlertRule(2, 3, cooldown=3600))
+    for decision in (1, 0, 1, 1, 1):
+        alerter.submit({**RECORD, "decision": decision})
+    alerter.close()
+    assert out.read_text().splitlines() == ["2/3"]  # the second alert is in the cool-down
+    assert alerter.sent == 1 and alerter.rule.suppressed == 2

@@ -27,8 +27,30 @@ def ok(history, machine="fan", score=1.0, decision=0, ts=None, **kw):
 def test_database_is_wal_and_versioned(history):
     conn = sqlite3.connect(history.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
     conn.close()
+
+
+def test_sensor_status_and_schema_1_upgrade(tmp_path):
+    from soundwatch.monitor.history import _SCHEMA
+
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:  # a database written by schema 1
+        conn.executescript(_SCHEMA.replace("'ok', 'sensor', 'error'", "'ok', 'error'"))
+        conn.execute("INSERT INTO clips (ts, machine, source, status, score, decision, "
+                     "request_id) VALUES (1.0, 'fan', 'upload', 'ok', 2.5, 1, 'r1')")
+        conn.execute("PRAGMA user_version=1")
+    with History(path) as history:
+        old = history.get(1)
+        assert old["score"] == 2.5 and old["status_reason"] is None
+        assert history.get_by_request_id("r1")["id"] == 1  # indexes rebuilt
+        row = history.record("fan", "upload", "sensor", score=239.0, decision=1,
+                             error="all samples are zero")
+        assert row["status"] == "sensor" and row["status_reason"] == "all samples are zero"
+        # a sensor fault is never a machine anomaly
+        assert [e["id"] for e in history.events()] == [1]
+        assert history.summary()["fan"]["anomalies"] == 1
+        assert history.summary()["fan"]["sensor"] == 1
 
 
 def test_record_and_read_back(history):

@@ -185,7 +185,8 @@ def test_spectrogram_and_explanation(client):
     assert png.content[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image
 
-    assert Image.open(io.BytesIO(png.content)).size == (640, 192)
+    # a figure with axes (time in s, frequency in Hz, a dB colour bar), not a bare image
+    assert Image.open(io.BytesIO(png.content)).size == (1000, 400)
     explained = client.get(body["explanation"])
     try:
         import soundwatch.explain  # noqa: F401
