@@ -76,7 +76,7 @@ MEMBERS: dict[str, tuple[str, dict[str, Any], str]] = {
     "own": ("embedding", OWN, "soundwatch-machines conv + cosine k-NN"),
 }
 REFERENCE = "stats"
-NORMS = ("zscore", "robust", "percentile")
+NORMS = ("zscore", "robust", "logz", "logrobust", "percentile")
 COMBINES = ("mean", "max", "fisher")
 
 
@@ -201,7 +201,7 @@ def _pink_units(scratch: Path, snrs: Sequence[float], n: int) -> list[Unit]:
 
     units = []
     for snr in snrs:
-        root = scratch / f"pink{snr:+g}"
+        root = scratch / f"pink{snr:+g}-{n}"
         synth_pink_noise(root, n_train=n, n_test=n, snr_db=snr, seconds=5.0, seed=1)
         clips = discover(root)
         train = [c for c in clips if c.split == "train" and c.label == 0]

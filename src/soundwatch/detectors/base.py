@@ -107,7 +107,7 @@ def resolve_labels(name: str, clips: Sequence[Clip], labels: np.ndarray | None) 
     return labels
 
 
-NORMALIZATIONS = ("zscore", "robust", "percentile")
+NORMALIZATIONS = ("zscore", "robust", "logz", "logrobust", "percentile")
 """How an ensemble member's scores are expressed against its out-of-fold training scores."""
 
 
@@ -121,6 +121,9 @@ def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndar
         how: ``"zscore"``: ``(score - mean) / std`` of the training scores (std floored);
             ``"robust"``: ``(score - median) / (1.4826 MAD)``, the scale floored at half the
             standard deviation so that a few identical training scores cannot blow it up;
+            ``"logz"`` / ``"logrobust"``: the same on the logarithm of the scores when every
+            training score is positive (distances: a ratio scale, where a clip twice as far
+            counts the same at any level), else on the scores themselves;
             ``"percentile"``: 0-100, the share of training scores at or below.
 
     Returns:
@@ -137,6 +140,11 @@ def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndar
         raise DetectorError("normalize", f"{how!r} is not one of {', '.join(NORMALIZATIONS)}")
     if ref.size == 0:
         return np.full(x.shape, np.nan)
+    if how.startswith("log"):
+        how = how[3:] if how == "logrobust" else "zscore"
+        if float(ref.min()) > 0:
+            floor = float(ref.min()) * 1e-3  # a test score at or below 0 counts as very close
+            x, ref = np.log(np.maximum(x, floor)), np.log(ref)
     std = float(ref.std())
     if how == "robust":
         center = float(np.median(ref))
