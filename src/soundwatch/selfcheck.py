@@ -16,6 +16,7 @@ __all__ = [
     "SelfCheck",
     "at_threshold",
     "false_alarm_estimate",
+    "load_self_checks",
     "member_agreement",
     "run_self_checks",
     "self_check",
@@ -308,3 +309,39 @@ def at_threshold(check: SelfCheck, train_scores: Sequence[float] | np.ndarray,
             "recordings. Raise the threshold, or add normal recordings like the ones above it.")
     return dataclasses.replace(check, threshold=float(threshold), false_alarms=k,
                                false_alarm_rate=rate, false_alarm_ci=ci, warnings=warnings)
+
+
+def load_self_checks(run_dir: str | Any) -> dict[str, SelfCheck]:
+    """The self-checks of a run folder, at the thresholds its training scores carry now.
+
+    Args:
+        run_dir: A run folder written by ``soundwatch train``.
+
+    Returns:
+        machine -> self-check (machines trained without one are left out).
+
+    Raises:
+        ConfigError: Not a run folder, or an unreadable ``run.json``.
+    """
+    from soundwatch.errors import SoundwatchError
+    from soundwatch.runs import Run
+    from soundwatch.scores import read_scores_table
+
+    run = Run.open(run_dir, need_detector=False)
+    checks = run_self_checks(run.info)
+    path = run.train_scores_path
+    if not checks or not path.is_file():
+        return checks
+    try:
+        table = read_scores_table(path)
+    except SoundwatchError:
+        return checks
+    if "threshold" not in table:
+        return checks
+    for machine, check in list(checks.items()):
+        rows = table[table["machine"].astype(str) == machine]
+        values = rows["threshold"].dropna().unique()
+        if len(values) == 1 and not math.isclose(float(values[0]), check.threshold):
+            checks[machine] = at_threshold(check, rows["score"].to_numpy(float),
+                                           float(values[0]))
+    return checks

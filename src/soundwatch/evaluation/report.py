@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from soundwatch.atomic import write_text
 
 if TYPE_CHECKING:
@@ -442,6 +444,21 @@ def _first_sentence(text: str) -> str:
     return head + "." if dot else text
 
 
+def _with_percentiles(result: EvaluationResult, train: pd.DataFrame | None) -> None:
+    """Fill a missing percentile column from the training scores (older scores tables)."""
+    from soundwatch.decisions import percentile_of
+
+    df = result.scores
+    if train is None or train.empty or ("percentile" in df and df["percentile"].notna().any()):
+        return
+    pct = np.full(len(df), np.nan)
+    for machine, idx in df.groupby(df["machine"].astype(str)).groups.items():
+        ref = train.loc[train["machine"].astype(str) == machine, "score"].to_numpy(float)
+        if ref.size:
+            pct[df.index.get_indexer(idx)] = percentile_of(ref, df.loc[idx, "score"])
+    result.scores = df.assign(percentile=pct)
+
+
 def _plain_warnings(result: EvaluationResult) -> list[str]:
     """Evaluation warnings worth an engineer's eyes (none about missing labels)."""
     return [w for w in result.warnings
@@ -502,9 +519,16 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
 
         players = AudioPlayers(Path(report_dir) if report_dir is not None else run,
                                max_embedded=max_embedded_audio)
+    _with_percentiles(result, train)
     checks = _self_checks(run_info, result, train)
+    timelines = _timelines(run)
+    for items in timelines.values():  # a long recording's own report, when made
+        for tl in items:
+            own = run / "scores" / str(tl.get("folder", "")) / "report.html"
+            if tl.get("folder") and own.is_file():
+                tl["report"] = os.path.relpath(own, Path(report_dir) if report_dir else run)
     overview, machines = _machines_html(result, machine_images or {}, explanations or {},
-                                        _timelines(run), explain, players=players,
+                                        timelines, explain, players=players,
                                         checks=checks, train_counts=_train_counts(train))
     flagged = int(result.scores["decision"].sum())
     where = f" ({html.escape(Path(scores_dir).name)})" if scores_dir is not None else ""

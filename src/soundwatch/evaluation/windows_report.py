@@ -214,6 +214,12 @@ def _recording_html(events_json: Path, run_root: Path, players: AudioPlayers | N
     missing = {"start_s", "end_s", "score"} - set(windows.columns)
     if missing:
         raise EvaluationError(csv, f"missing column(s) {', '.join(sorted(missing))}")
+    for col in ("start_s", "end_s", "score", "threshold", "decision", "percentile"):
+        if col in windows:
+            try:
+                windows[col] = pd.to_numeric(windows[col])
+            except (TypeError, ValueError) as exc:
+                raise EvaluationError(csv, f"column {col!r} is not numeric") from exc
     machine = str(data.get("machine", ""))
     audio_file = Path(str(data.get("file", "")))
     events = [e for e in (data.get("events") or []) if isinstance(e, dict)]
