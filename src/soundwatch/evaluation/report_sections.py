@@ -102,6 +102,8 @@ def percentile_words(percentile: Any, n_train: int | None) -> str:
         k = int(round(p * n_train / 100))
         if k >= n_train:
             return f"above all {n_train}"
+        if k <= 0:
+            return f"below all {n_train}"
         if n_train <= 50:
             return f"above {k} of {n_train}"
     if p >= 100:

@@ -132,5 +132,6 @@ def test_display_names_and_percentile_words():
     assert display_names(["/d/a.wav", "/d/b.wav"]) == {"/d/a.wav": "a.wav", "/d/b.wav": "b.wav"}
     assert percentile_words(100.0, 8) == "above all 8"
     assert percentile_words(75.0, 8) == "above 6 of 8"
+    assert percentile_words(0.0, 8) == "below all 8"
     assert percentile_words(97.3, 1000) == "above 97%"
     assert percentile_words(float("nan"), 8) == ""
