@@ -174,12 +174,9 @@ def spectral_spread(signals: Sequence[np.ndarray], sr: int, bands: int = 24
             continue
         freqs, _, power = spectrogram(x, sr, nperseg=nper, noverlap=nper // 2)
         edges = np.geomspace(50.0, sr / 2, bands + 1)
-        idx = np.clip(np.searchsorted(edges, freqs, side="right") - 1, -1, bands)
-        summed = np.zeros((bands, power.shape[1]))
-        for b in range(bands):
-            sel = idx == b
-            if sel.any():
-                summed[b] = power[sel].sum(axis=0)
+        idx = np.searchsorted(edges, freqs, side="right") - 1
+        member = (idx[:, None] == np.arange(bands)[None, :]).astype(np.float64)
+        summed = member.T @ power  # bands x frames: band power per frame
         means.append(10 * np.log10(summed + 1e-12).mean(axis=1))
         levels.append(10 * np.log10(np.mean(x**2) + 1e-20))
     if len(means) < 2:
