@@ -532,12 +532,15 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
                                         checks=checks, train_counts=_train_counts(train))
     flagged = int(result.scores["decision"].sum())
     where = f" ({html.escape(Path(scores_dir).name)})" if scores_dir is not None else ""
-    sensor = 0
+    sensor = errors = 0
     if "status" in result.scores:
-        sensor = int((result.scores["status"].astype(str).str.lower() == "sensor").sum())
+        status = result.scores["status"].astype(str).str.lower()
+        sensor, errors = int((status == "sensor").sum()), int((status == "error").sum())
     headline = f"{flagged} of {len(result.scores)} clip(s) flagged as anomalous"
     if sensor:
         headline += f"; {sensor} with a sensor problem (not counted as machine anomalies)"
+    if errors:
+        headline += f"; {errors} could not be scored"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -176,10 +176,12 @@ def self_check_html(check: SelfCheck | None) -> str:
 def _status_cell(rec: Mapping[str, Any]) -> tuple[str, str]:
     """(row class, decision cell) of a clip, sensor status first when the table has one."""
     status = rec.get("status")
-    if isinstance(status, str) and status.lower() == "sensor":
+    kind = status.lower() if isinstance(status, str) else ""
+    if kind in ("sensor", "error"):  # soundwatch.scores.STATUS_COLUMNS
         reason = rec.get("status_reason")
         why = "" if _is_nan(reason) or not str(reason) else f": {html.escape(str(reason))}"
-        return "sensor", f'<span class="sensor">sensor problem{why}</span>'
+        text = "sensor problem" if kind == "sensor" else "not scored"
+        return "sensor", f'<span class="sensor">{text}{why}</span>'
     if rec.get("decision") == 1:
         return "flagged", '<span class="alarm">ALARM</span>'
     return "", "normal"
@@ -189,7 +191,7 @@ def _order(part: pd.DataFrame) -> pd.DataFrame:
     """Flagged first (highest score first), then sensor problems, then the rest by score."""
     rank = part["decision"].fillna(0).astype(int).map({1: 0}).fillna(2)
     if "status" in part:
-        rank = rank.where(part["status"].astype(str).str.lower() != "sensor", 1)
+        rank = rank.where(~part["status"].astype(str).str.lower().isin(["sensor", "error"]), 1)
     return part.assign(_rank=rank).sort_values(["_rank", "score"],
                                                ascending=[True, False]).drop(columns="_rank")
 

@@ -118,10 +118,12 @@ def test_sensor_status_is_shown_apart_when_the_table_has_it(unlabelled_run):
                           explain=0)
     scores = result.scores.assign(status="ok", status_reason="")
     scores.loc[2, ["status", "status_reason", "decision"]] = ["sensor", "silent", 0]
+    scores.loc[1, ["status", "status_reason", "decision"]] = ["error", "truncated file", 0]
     result.scores = scores
     page = build_report(run, result, audio=False)
-    assert "sensor problem: silent" in page
-    assert "1 with a sensor problem" in page
+    assert "sensor problem: silent" in page and "not scored: truncated file" in page
+    assert "1 with a sensor problem" in page and "1 could not be scored" in page
+    assert page.count('<tr class="sensor">') == 2
     assert "<th>listen</th>" not in page
 
 
