@@ -456,3 +456,19 @@ def test_train_records_a_self_check_per_machine(trained, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "self-check" in out and "n/a (single detector)" in out
     assert "fan: Only 6 normal training clip(s)" in out
+
+
+def test_long_recording_scoring_gets_its_report(trained, long_wav):
+    from soundwatch.evaluation.windows_report import find_windowed_scoring, write_windowed_report
+
+    run, _ = trained
+    result = pipeline.score_long_recording(run.root, long_wav, window=2.0, hop=2.0,
+                                           machine="fan", plot=False)
+    found = find_windowed_scoring(run.root)  # the newest scoring of the run
+    assert found is not None and found[1] == result.csv_path.parent
+    page = write_windowed_report(*found).read_text()
+    n = len(result.events)
+    assert n >= 1 and f"{n} anomalous event(s) in 1 long recording(s)" in page
+    assert page.count('src="data:audio/') == n  # a player per event
+    assert "monitor.wav" in page and '<svg class="timeline"' in page
+    assert "Only 6 normal training clip(s)" in page  # the machine's self-check

@@ -6,7 +6,7 @@ import html
 import math
 import os
 from collections.abc import Iterable, Mapping
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -299,7 +299,3 @@ def appendix_html(run_info: Mapping[str, Any], *, config: str | None = None,
             "thresholds, self-check values, data counts, timing, skipped files and the "
             "configuration (click to open)</summary>" + "\n".join(parts) + "</details>")
 
-
-def report_dir_relative(target: str | os.PathLike[str], report_dir: Path) -> str:
-    """``target`` relative to ``report_dir`` as a URL path (for links between reports)."""
-    return Path(os.path.relpath(Path(target).resolve(), report_dir.resolve())).as_posix()
