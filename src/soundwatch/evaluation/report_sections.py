@@ -134,8 +134,12 @@ def threshold_paragraph(thresholds: list[float], policy: str,
              f"A recording raises an alarm when its anomaly score is above its section's "
              f"alarm level (<b>{shown}</b>)")
     text = f"<p>{level}, a level {policy_words(policy)}."
-    if check is not None:
+    if check is not None and len(thresholds) == 1 \
+            and math.isclose(thresholds[0], check.threshold, rel_tol=1e-9, abs_tol=1e-12):
         text += " " + _false_alarm_words(check)
+    elif check is not None and not _is_nan(check.false_alarm_rate):
+        text += (f" (The self-check's false-alarm estimate below is for the detector's own "
+                 f"level, {check.threshold:.4g}.)")
     return text + (" The column <i>compared with normal training</i> tells how many normal "
                    "training clips score lower than the recording.</p>")
 

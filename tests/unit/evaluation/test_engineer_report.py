@@ -92,6 +92,7 @@ def test_unlabelled_report_lists_every_clip_with_a_player_in_plain_words(unlabel
     # self-check with numbers, and the appendix folded
     assert "Only 8 normal training clip(s)" in visible and "How far to trust" in visible
     assert "false alarms expected (out of fold)" in visible
+    assert "lie above it when each is scored by a detector trained without it" in visible
     assert "n/a (a single detector)" in visible
     appendix = page[page.index('<h2 id="details">'):]
     assert appendix.startswith('<h2 id="details">Technical details</h2><details>')
