@@ -455,6 +455,8 @@ class MachineResult:
         labels: Clip count per label.
         seconds: Training seconds.
         score_seconds: Seconds computing the training scores.
+        self_check: The machine's self-check (:func:`soundwatch.selfcheck.self_check`,
+            JSON-ready), or ``None`` when it could not be made.
     """
 
     machine: str
@@ -463,6 +465,7 @@ class MachineResult:
     labels: dict[str, int]
     seconds: float
     score_seconds: float
+    self_check: dict[str, Any] | None = None
 
 
 def train_part_path(run: Run, machine: str) -> Path:
@@ -520,7 +523,45 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     log.info("%s: trained on %d clips", machine, len(good))
     return MachineResult(machine, len(good), skipped,
                          {str(k): int(v) for k, v in _label_counts(good).items()},
-                         seconds, score_seconds)
+                         seconds, score_seconds,
+                         machine_self_check(det, _normal(good, labels), machine))
+
+
+SELF_CHECK_CLIPS = 32
+"""Normal training clips read back to measure how alike they sound (evenly spaced)."""
+
+
+def machine_self_check(det: Any, normal: Sequence[Clip], machine: str) -> dict[str, Any] | None:
+    """The self-check of a fitted detector (:mod:`soundwatch.selfcheck`), JSON-ready.
+
+    Reads back up to :data:`SELF_CHECK_CLIPS` of the normal training clips; never fails the
+    training (a problem is logged and the check left out).
+    """
+    import numpy as np
+
+    from soundwatch.audio import DEFAULT_SR, load
+    from soundwatch.decisions import Decider
+    from soundwatch.errors import SoundwatchError
+    from soundwatch.selfcheck import self_check
+
+    try:
+        decider = Decider.from_detector(det)
+        members = [m.train_scores_ for m in getattr(det, "members_", None) or []
+                   if getattr(m, "train_scores_", None) is not None]
+        picks = np.unique(np.linspace(0, len(normal) - 1, min(len(normal), SELF_CHECK_CLIPS))
+                          .round().astype(int)) if normal else []
+        signals = []
+        for i in picks:
+            with contextlib.suppress(SoundwatchError):
+                signals.append(load(normal[int(i)].path, sr=DEFAULT_SR))
+        check = self_check(det.training_scores(), decider.threshold,
+                           member_scores=members or None, signals=signals, sr=DEFAULT_SR)
+    except (SoundwatchError, ValueError, OSError) as exc:
+        log.warning("%s: self-check left out: %s", machine, exc)
+        return None
+    for warning in check.warnings:
+        log.warning("%s: %s", machine, warning)
+    return check.to_dict()
 
 
 def record_machine(run: Run, result: MachineResult) -> None:
@@ -534,8 +575,11 @@ def record_machine(run: Run, result: MachineResult) -> None:
     table = read_scores_table(train_part_path(run, result.machine))
     write_scores_table(_merge_table(run.train_scores_path, result.machine, table),
                        run.train_scores_path)
+    facts: dict[str, Any] = {}
+    if result.self_check is not None:
+        facts["self_check"] = result.self_check
     run.set_machine_info(result.machine, train_clips=result.clips, skipped=len(result.skipped),
-                         labels=result.labels)
+                         labels=result.labels, **facts)
 
 
 def _missing_reason(clips: Sequence[Clip], missing: Sequence[str], supervised: bool) -> str:
@@ -621,7 +665,9 @@ def refit(
         if log_src.is_file():
             run.train_log_path(machine).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_src, run.train_log_path(machine))
-        run.set_machine_info(machine, train_clips=len(mclips), refit=True)
+        check = machine_self_check(det, mclips, machine)
+        run.set_machine_info(machine, train_clips=len(mclips), refit=True,
+                             **({"self_check": check} if check is not None else {}))
     run.info["finished"] = True
     run.save_info()
     return run

@@ -431,3 +431,44 @@ def test_train_writes_one_training_scores_part_per_machine(trained):
     assert parts == ["fan", "pump"]
     merged = read_scores_table(run.train_scores_path)
     assert sorted(merged["machine"].unique()) == parts
+
+
+def test_train_records_a_self_check_per_machine(trained, monkeypatch, capsys):
+    import sys
+
+    from soundwatch.cli import main
+
+    run, _ = trained
+    info = json.loads((run.root / "run.json").read_text())
+    check = info["machines"]["fan"]["self_check"]
+    assert check["clips"] == 6 and check["clips_measured"] == 6
+    assert check["members"] == 0 and check["member_agreement"] is None  # one detector
+    table = read_scores_table(run.train_scores_path)
+    fan = table[table["machine"] == "fan"]
+    assert check["false_alarms"] == int((fan["score"] > fan["threshold"]).sum())
+    assert check["trust"] == "low" and "Only 6 normal training clip(s)" in check["warnings"][0]
+    monkeypatch.setattr(sys, "argv", ["soundwatch", "inspect", str(run.root)])
+    monkeypatch.setenv("COLUMNS", "200")
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code
+    out = capsys.readouterr().out
+    assert "self-check" in out and "n/a (single detector)" in out
+    assert "fan: Only 6 normal training clip(s)" in out
+
+
+def test_long_recording_scoring_gets_its_report(trained, long_wav):
+    from soundwatch.evaluation.windows_report import find_windowed_scoring, write_windowed_report
+
+    run, _ = trained
+    result = pipeline.score_long_recording(run.root, long_wav, window=2.0, hop=2.0,
+                                           machine="fan", plot=False)
+    found = find_windowed_scoring(run.root)  # the newest scoring of the run
+    assert found is not None and found[1] == result.csv_path.parent
+    page = write_windowed_report(*found).read_text()
+    n = len(result.events)
+    assert n >= 1 and f"{n} anomalous event(s) in 1 long recording(s)" in page
+    assert page.count('src="data:audio/') == n  # a player per event
+    assert "monitor.wav" in page and '<svg class="timeline"' in page
+    assert "Only 6 normal training clip(s)" in page  # the machine's self-check

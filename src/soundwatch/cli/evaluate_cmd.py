@@ -69,6 +69,26 @@ def print_evaluation(result: Any, title: str, console: Any) -> None:
                       "optimistic[/yellow]")
 
 
+def _windowed_report(run: Path, scores: Path | None, as_json: bool, console: Any) -> bool:
+    """A long-recording scoring: write its report (no metrics) and say so; else False."""
+    from soundwatch.evaluation.windows_report import find_windowed_scoring, write_windowed_report
+
+    found = find_windowed_scoring(run, scores)
+    if found is None:
+        return False
+    path = write_windowed_report(*found)
+    if as_json:
+        import json
+
+        typer.echo(json.dumps({"kind": "windows", "scores_dir": str(found[1]),
+                               "paths": {"report": str(path)}}, indent=2))
+    else:
+        console.print(f"{found[1].name}: a long recording scored in windows (no metrics)",
+                      highlight=False)
+        console.print(f"report: {path}", highlight=False)
+    return True
+
+
 @app.command()
 def evaluate(
     run: Annotated[Path, typer.Argument(help="Run folder (or one of its scoring folders).")],
@@ -109,6 +129,8 @@ def evaluate(
     from soundwatch.evaluation.evaluate import evaluate_run
 
     console = make_console()
+    if _windowed_report(run, scores, as_json, console):
+        return
     if as_json:
         import json
 

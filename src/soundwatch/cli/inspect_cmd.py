@@ -1,4 +1,4 @@
-"""`soundwatch inspect`: what a dataset folder holds (layouts, counts, durations, formats)."""
+"""`soundwatch inspect`: what a dataset folder holds, or a run folder's self-check."""
 
 from __future__ import annotations
 
@@ -74,10 +74,56 @@ def _print_report(report: Any) -> None:
             console.print(f"... and {len(items) - _MAX_LISTED} more (see --json)")
 
 
+def is_run_folder(path: Path) -> bool:
+    """A run folder written by ``soundwatch train`` (config.yaml and run.json)."""
+    return (path / "config.yaml").is_file() and (path / "run.json").is_file()
+
+
+def print_self_checks(run: Path, json_output: bool) -> None:
+    """Print a run's per-machine self-check (:func:`soundwatch.selfcheck.load_self_checks`)."""
+    from rich.table import Table
+
+    from soundwatch.selfcheck import load_self_checks
+
+    checks = load_self_checks(run)
+    if json_output:
+        import json
+
+        typer.echo(json.dumps({"run": str(run), "self_check": {
+            m: c.to_dict() for m, c in sorted(checks.items())}}, indent=2))
+        return
+    console = make_console()
+    if not checks:
+        console.print(f"{run}: no self-check recorded (trained by an older version; train "
+                      "again to get one)", highlight=False)
+        return
+    table = Table(title=f"{run}: self-check", title_justify="left")
+    for name, justify in (("machine", "left"), ("training clips", "right"),
+                          ("false alarms expected (out of fold)", "right"),
+                          ("members agree", "right"), ("clips differ by", "right"),
+                          ("trust", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for machine, c in sorted(checks.items()):
+        rate = "-" if c.false_alarm_rate != c.false_alarm_rate else (
+            f"{100 * c.false_alarm_rate:.1f}% ({c.false_alarms}/{c.clips}; "
+            f"95% {100 * c.false_alarm_ci[0]:.1f}-{100 * c.false_alarm_ci[1]:.1f}%)")
+        agree = ("n/a (single detector)" if not c.members else "n/a"
+                 if c.member_agreement is None else f"{c.member_agreement:.2f}")
+        spread = "-" if c.spread_db is None else f"{c.spread_db:.2f} dB"
+        style = {"ok": "green", "caution": "yellow", "low": "red"}.get(c.trust, "")
+        table.add_row(machine, str(c.clips), rate, agree, spread,
+                      f"[{style}]{c.trust}[/{style}]" if style else c.trust)
+    console.print(table)
+    for machine, c in sorted(checks.items()):
+        for warning in c.warnings:
+            console.print(f"[yellow]{machine}:[/yellow] {warning}", highlight=False)
+
+
 @app.command("inspect")
 def inspect_command(
     data: Annotated[Path, typer.Argument(help="Dataset folder (several machine types, one "
-                                         "machine type, a MIMII SNR folder or a labelled task).",
+                                         "machine type, a MIMII SNR folder or a labelled "
+                                         "task), or a run folder (its self-check).",
                                          show_default=False)],
     json_output: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON "
                                               "to stdout instead of tables.")] = False,
@@ -88,7 +134,12 @@ def inspect_command(
     headers: Annotated[bool, typer.Option("--headers/--no-headers", help="Read audio headers "
                                           "for durations, sample rates and channels.")] = True,
 ) -> None:
-    """Show what a dataset folder holds: clips per machine, section, domain, split and label.
+    """Show what a dataset folder holds, or a run folder's self-check.
+
+    A dataset folder: clips per machine, section, domain, split and label. A run folder
+    (written by ``soundwatch train``): per machine, the training clips, the out-of-fold
+    false-alarm estimate at the run's threshold, how far ensemble members agree and how
+    different the training clips sound, with plain warnings.
 
     Recognised layouts: DCASE 2020 Task 2 (development and evaluation), DCASE 2021-2024
     development and evaluation sets, raw MIMII (with or without SNR folders) and labelled
@@ -96,6 +147,9 @@ def inspect_command(
     """
     from soundwatch.datasets import inspect_dataset
 
+    if is_run_folder(data):
+        print_self_checks(data, json_output)
+        return
     report = inspect_dataset(data, ground_truth=ground_truth, audio_info=headers)
     if json_output:
         import json

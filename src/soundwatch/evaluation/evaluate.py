@@ -344,10 +344,14 @@ def find_scores_dir(
                             else run)
     if scores is not None:
         folder = Path(scores)
-        if not folder.exists() and (run / "scores" / folder).exists():
+        if not (folder / "scores.csv").is_file() and not folder.is_file() \
+                and (run / "scores" / folder).exists():  # a scoring's name under RUN/scores
             folder = run / "scores" / folder
         if folder.is_file():
             folder = folder.parent
+        if not (folder / "scores.csv").is_file() and any(folder.glob("*_events.json")):
+            raise EvaluationError(folder, "a long recording scored in windows: no metrics; "
+                                  "its report: soundwatch.evaluation.windows_report")
         if not (folder / "scores.csv").is_file():
             raise EvaluationError(folder / "scores.csv", "scores table not found")
         return run, folder

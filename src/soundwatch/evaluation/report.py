@@ -12,12 +12,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from soundwatch.atomic import write_text
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from soundwatch.evaluation.evaluate import EvaluationResult
+    from soundwatch.previews import AudioPlayers
+    from soundwatch.selfcheck import SelfCheck
 
 __all__ = ["build_report", "write_report", "embed_png"]
 
@@ -105,11 +109,12 @@ def _results_html(results: pd.DataFrame) -> str:
 
 def _data_summary(scores: pd.DataFrame) -> str:
     df = scores.assign(
-        section=scores["section"].fillna("-"),
-        domain=scores["domain"].fillna("-"),
+        section=scores["section"].fillna(""),
+        domain=scores["domain"].fillna(""),
         label=scores["label"].map({0.0: "normal", 1.0: "anomalous"}).fillna("unlabelled"),
     )
-    counts = df.groupby(["machine", "section", "domain", "label"]).size().unstack(fill_value=0)
+    keys = ["machine"] + [k for k in ("section", "domain") if scores[k].notna().any()]
+    counts = df.groupby([*keys, "label"]).size().unstack(fill_value=0)
     counts = counts.reset_index()
     cols = [str(c) for c in counts.columns]
     counts.columns = cols
@@ -313,41 +318,61 @@ def _label_text(value: Any) -> str:
 def _machines_html(
     result: EvaluationResult, images: dict[str, dict[str, Path]],
     explanations: dict[tuple[str, str], Path], timelines: dict[str, list[dict[str, Any]]],
-    explain: int,
+    explain: int, *, players: AudioPlayers | None = None,
+    checks: dict[str, SelfCheck] | None = None, train_counts: dict[str, int] | None = None,
 ) -> tuple[str, str]:
-    """The overview table and one section per machine type."""
+    """The overview table and one section per machine type (every clip, with a player)."""
+    from soundwatch.evaluation.report_sections import (
+        clip_table_html,
+        display_names,
+        percentile_words,
+        self_check_html,
+        threshold_paragraph,
+    )
+
     df = result.scores
+    checks = checks or {}
+    train_counts = train_counts or {}
+    names = display_names(df["path"].astype(str))
     overview = []
     sections = []
-    policy = html.escape(str(result.thresholds.spec))
+    policy = str(result.thresholds.spec)
     for machine, part in df.groupby("machine", sort=True):
         machine = str(machine)
         flagged = part[part["decision"] == 1].sort_values("score", ascending=False)
         n, k = len(part), len(flagged)
+        n_train = train_counts.get(machine) or (checks[machine].clips if machine in checks
+                                                else None)
         status = (f'<span class="bad">{k} of {n} flagged</span>' if k
                   else f'<span class="ok">all {n} normal</span>')
         thr = sorted({float(v) for v in part["threshold"].dropna()}) if "threshold" in part \
             else []
         thr_text = ", ".join(f"{v:.4g}" for v in thr[:6]) + (" ..." if len(thr) > 6 else "")
-        top = flagged.iloc[0] if k else None
+        top = part.sort_values("score", ascending=False).iloc[0] if n else None
+        check = checks.get(machine)
+        verdict = ("" if check is None else
+                   {"ok": '<span class="ok">ok</span>',
+                    "caution": '<span class="sensor">caution</span>',
+                    "low": '<span class="bad">not trustworthy yet</span>'}.get(check.trust, ""))
+        top_name = html.escape(names.get(str(top["path"]), "")) if top is not None else ""
+        top_pct = percentile_words(top.get("percentile"), n_train) if top is not None else ""
         overview.append(
             f'<tr><td><a href="#m-{html.escape(machine)}">{html.escape(machine)}</a></td>'
-            f"<td>{status}</td><td>{n}</td><td>{k}</td><td>{thr_text}</td>"
-            f"<td>{html.escape(Path(str(top['path'])).name) if top is not None else ''}</td>"
-            f"<td>{_pct(top.get('percentile')) if top is not None else ''}</td></tr>")
+            f"<td>{status}</td><td>{n}</td><td>{thr_text}</td>"
+            f'<td class="file">{top_name}</td><td>{top_pct}</td><td>{verdict}</td></tr>')
         body = [f'<section id="m-{html.escape(machine)}">',
                 f"<h2>{html.escape(machine)}: {status}</h2>",
-                f"<p>Threshold ({policy}): <b>{thr_text or 'none'}</b>. A clip is flagged when "
-                "its score is above the threshold; the percentile places its score among "
-                "the normal training clips' scores (100 = above all of them).</p>"]
+                threshold_paragraph(thr, policy, check), self_check_html(check)]
+        body.append("<h3>Every recording, flagged first (highest score first)</h3>"
+                    + clip_table_html(part, names, players, n_train))
         if k:
             figs = []
             for rec in flagged.head(max(explain, 0)).to_dict("records"):
                 png = explanations.get((machine, str(rec["path"])))
                 if png is not None:
                     figs.append(f'<figure class="half">{embed_png(png)}<figcaption>'
-                                f"{html.escape(Path(str(rec['path'])).name)}: where it deviates"
-                                "</figcaption></figure>")
+                                f"{html.escape(names.get(str(rec['path']), str(rec['path'])))}"
+                                ": where it deviates</figcaption></figure>")
             if figs:
                 body.append("<h3>Top flagged files: where they deviate</h3><p>Top: the clip's "
                             "log-mel spectrogram. Middle: how far each frequency band and "
@@ -355,22 +380,6 @@ def _machines_html(
                             "Bottom: the detector's score of short windows against the "
                             "threshold.</p>" + '<div class="grid">' + "\n".join(figs)
                             + "</div>")
-            rows = []
-            for rec in flagged.head(200).to_dict("records"):
-                rows.append(
-                    f"<tr><td>{html.escape(Path(str(rec['path'])).name)}</td>"
-                    f"<td>{rec['score']:.4g}</td><td>{rec['threshold']:.4g}</td>"
-                    f"<td>{_pct(rec.get('percentile'))}</td>"
-                    f"<td>{_label_text(rec.get('label'))}</td></tr>")
-            head = ("<table><thead><tr><th>file</th><th>score</th><th>threshold</th>"
-                    "<th>percentile</th><th>label</th></tr></thead><tbody>")
-            table_html = head + "".join(rows[:10]) + "</tbody></table>"
-            if len(rows) > 10:
-                table_html += (f"<details><summary>all {k} flagged files</summary>{head}"
-                               + "".join(rows[10:]) + "</tbody></table>"
-                               + (f"<p>... and {k - 200} more.</p>" if k > 200 else "")
-                               + "</details>")
-            body.append("<h3>Flagged files, highest score first</h3>" + table_html)
         mine = images.get(machine, {})
         figs = []
         if "distribution" in mine:
@@ -388,7 +397,10 @@ def _machines_html(
                 f"<td>{e.get('peak_s', 0):.2f}</td><td>{e.get('peak_score', 0):.4g}</td></tr>"
                 for e in events[:100])
             name = html.escape(Path(str(tl.get("file", ""))).name)
-            body.append(f"<h3>Long recording {name} ({len(events)} event(s))</h3>")
+            own = ""
+            if tl.get("report"):
+                own = f' (<a href="{html.escape(tl["report"], quote=True)}">its report</a>)'
+            body.append(f"<h3>Long recording {name} ({len(events)} event(s)){own}</h3>")
             if tl.get("png"):
                 body.append(f'<figure class="wide">{embed_png(tl["png"])}</figure>')
             if rows:
@@ -397,23 +409,79 @@ def _machines_html(
                             f"<tbody>{rows}</tbody></table>")
         body.append("</section>")
         sections.append("\n".join(body))
-    table = ("<table><thead><tr><th>machine</th><th>status</th><th>clips</th><th>flagged</th>"
-             "<th>threshold</th><th>top file</th><th>its percentile</th></tr></thead>"
+    table = ("<table><thead><tr><th>machine</th><th>status</th><th>recordings</th>"
+             "<th>alarm level</th><th>highest-scoring recording</th>"
+             "<th>compared with normal training</th><th>self-check</th></tr></thead>"
              f"<tbody>{''.join(overview)}</tbody></table>")
     return table, "\n".join(sections)
+
+
+def _train_counts(train: pd.DataFrame | None) -> dict[str, int]:
+    if train is None or train.empty:
+        return {}
+    return {str(m): int(c) for m, c in train.groupby("machine").size().items()}
+
+
+def _self_checks(run_info: dict[str, Any], result: EvaluationResult,
+                 train: pd.DataFrame | None) -> dict[str, SelfCheck]:
+    """The run's self-checks, the false-alarm estimate redone at the decided threshold."""
+    from soundwatch.selfcheck import at_threshold, run_self_checks
+
+    checks = run_self_checks(run_info)
+    if train is None or train.empty or "threshold" not in result.scores:
+        return checks
+    for machine, check in list(checks.items()):
+        thr = result.scores.loc[result.scores["machine"].astype(str) == machine, "threshold"]
+        values = thr.dropna().unique()
+        if len(values) == 1 and not math.isclose(float(values[0]), check.threshold):
+            rows = train.loc[train["machine"].astype(str) == machine, "score"]
+            checks[machine] = at_threshold(check, rows.to_numpy(dtype=float), float(values[0]))
+    return checks
+
+
+def _first_sentence(text: str) -> str:
+    head, dot, _ = text.partition(". ")
+    return head + "." if dot else text
+
+
+def _with_percentiles(result: EvaluationResult, train: pd.DataFrame | None) -> None:
+    """Fill a missing percentile column from the training scores (older scores tables)."""
+    from soundwatch.decisions import percentile_of
+
+    df = result.scores
+    if train is None or train.empty or ("percentile" in df and df["percentile"].notna().any()):
+        return
+    pct = np.full(len(df), np.nan)
+    for machine, idx in df.groupby(df["machine"].astype(str)).groups.items():
+        ref = train.loc[train["machine"].astype(str) == machine, "score"].to_numpy(float)
+        if ref.size:
+            pct[df.index.get_indexer(idx)] = percentile_of(ref, df.loc[idx, "score"])
+    result.scores = df.assign(percentile=pct)
+
+
+def _plain_warnings(result: EvaluationResult) -> list[str]:
+    """Evaluation warnings worth an engineer's eyes (none about missing labels)."""
+    return [w for w in result.warnings
+            if "no labelled clips" not in w and "have no label" not in w]
 
 
 def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
                  plots: dict[str, Any] | None = None, *,
                  machine_images: dict[str, dict[str, Path]] | None = None,
                  explanations: dict[tuple[str, str], Path] | None = None,
-                 scores_dir: str | os.PathLike[str] | None = None, explain: int = 5) -> str:
+                 scores_dir: str | os.PathLike[str] | None = None, explain: int = 5,
+                 train: pd.DataFrame | None = None, audio: bool = True,
+                 report_dir: str | os.PathLike[str] | None = None,
+                 max_embedded_audio: int = 40) -> str:
     """The HTML text of the report of an evaluated run (no external resources).
 
-    Machine-centric: an overview (per machine type: status, flagged clips, threshold),
-    then per machine type the flagged files ranked by score with their explanations,
-    the score distribution against training, long-recording timelines and the training
-    curve; then the DCASE metrics when labels exist, the data, timing and config.
+    Machine-centric: a summary (recordings flagged, self-check warnings), an overview
+    (per machine type: status, alarm level, highest-scoring recording, self-check), then
+    per machine type the alarm level in words, the self-check, every recording (flagged
+    first) with its decision, its place among the normal training clips and an audio
+    player, the explanations of the top flagged ones, the score distribution, long-recording
+    timelines and the training curve; then the DCASE metrics when labels exist, and the
+    technical details folded in an appendix.
 
     Args:
         run_dir: The run folder (``config.yaml`` and ``run.json`` are read if present).
@@ -423,7 +491,15 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
         explanations: ``(machine, clip path)`` -> explanation PNG.
         scores_dir: The evaluated scoring's folder (named in the page).
         explain: How many explanations per machine type to show.
+        train: The training clips' scores (counts for the comparison column, the
+            false-alarm estimate at the decided threshold).
+        audio: Audio players for every recording (:class:`soundwatch.previews.AudioPlayers`:
+            the first ``max_embedded_audio`` embedded, the rest linked by relative path).
+        report_dir: Where the page is written (for relative links; default the run).
+        max_embedded_audio: Most recordings embedded as compressed audio.
     """
+    from soundwatch.evaluation.report_sections import SECTION_CSS, appendix_html
+
     run = Path(run_dir)
     run_info: dict[str, Any] = {}
     run_json = _read_text(run / "run.json")
@@ -437,30 +513,66 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
     official = result.official_score
     spec = result.thresholds.spec
     labelled = bool(result.scores["label"].notna().any())
+    players = None
+    if audio:
+        from soundwatch.previews import AudioPlayers
+
+        players = AudioPlayers(Path(report_dir) if report_dir is not None else run,
+                               max_embedded=max_embedded_audio)
+    _with_percentiles(result, train)
+    checks = _self_checks(run_info, result, train)
+    timelines = _timelines(run)
+    for items in timelines.values():  # a long recording's own report, when made
+        for tl in items:
+            own = run / "scores" / str(tl.get("folder", "")) / "report.html"
+            if tl.get("folder") and own.is_file():
+                tl["report"] = os.path.relpath(own, Path(report_dir) if report_dir else run)
     overview, machines = _machines_html(result, machine_images or {}, explanations or {},
-                                        _timelines(run), explain)
+                                        timelines, explain, players=players,
+                                        checks=checks, train_counts=_train_counts(train))
     flagged = int(result.scores["decision"].sum())
     where = f" ({html.escape(Path(scores_dir).name)})" if scores_dir is not None else ""
+    sensor = errors = 0
+    if "status" in result.scores:
+        status = result.scores["status"].astype(str).str.lower()
+        sensor, errors = int((status == "sensor").sum()), int((status == "error").sum())
+    headline = f"{flagged} of {len(result.scores)} clip(s) flagged as anomalous"
+    if sensor:
+        headline += f"; {sensor} with a sensor problem (not counted as machine anomalies)"
+    if errors:
+        headline += f"; {errors} could not be scored"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>soundwatch report: {html.escape(run.name)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{SECTION_CSS}</style></head><body>",
         f"<h1>soundwatch report: {html.escape(run.name)}{where}</h1>",
-        f'<p class="big">{flagged} of {len(result.scores)} clip(s) flagged as anomalous</p>',
-        f"<p>Threshold policy: <b>{html.escape(str(spec))}</b> "
-        "(decision = anomaly when score &gt; threshold).</p>",
-        overview,
+        f'<p class="big">{headline}</p>',
+        "<p>A recording is flagged (an alarm) when its anomaly score is above its machine's "
+        "alarm level; each machine's section below says how that level was set and how "
+        "often it should ring on normal recordings.</p>",
     ]
+    trust = [(m, c) for m, c in sorted(checks.items()) if c.warnings
+             and m in set(result.scores["machine"].astype(str))]
+    if trust:
+        items = "".join(f'<li><b>{html.escape(m)}</b>: {html.escape(_first_sentence(w))} '
+                        f'(<a href="#m-{html.escape(m)}">its self-check</a>)</li>'
+                        for m, c in trust for w in c.warnings)
+        parts.append(f'<div class="warning"><b>How far to trust these alarms:</b><ul>{items}'
+                     "</ul></div>")
+    parts.append(overview)
     if spec.optimistic:
         parts.append('<div class="warning"><b>Warning:</b> the best-f1 threshold was chosen '
                      "on the test labels, so precision, recall and F1 are optimistic "
                      "(not achievable without labels).</div>")
-    if result.warnings:
-        items = "".join(f"<li>{html.escape(w)}</li>" for w in result.warnings[:50])
+    shown = _plain_warnings(result)
+    if shown:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in shown[:50])
         parts.append(f'<div class="warning"><b>Warnings during evaluation:</b><ul>{items}'
                      "</ul></div>")
     parts.append(machines)
+    if players is not None and players.note():
+        parts.append(f'<p class="muted">{html.escape(players.note())}</p>')
     if labelled:
         name = "Official score" if result.mode == "dcase2024" else "Score"
         parts += ["<h2>DCASE metrics</h2>",
@@ -470,17 +582,18 @@ def build_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
                   _results_html(result.results)]
         parts += ["<h3>Plots</h3>", _figures(plots)]
     else:
-        parts += ["<h2>DCASE metrics</h2>",
-                  "<p>No labelled clips: no metrics (the decisions above need none).</p>"]
-    parts += ["<h2>Data</h2>", _data_summary(result.scores)]
-    parts += ["<h2>Timing</h2>", _timing_html(run_info)]
-    parts += ["<h2>Skipped files</h2>", _skipped_html(run_info)]
-    parts += ["<h2>Configuration</h2>",
-              f"<pre>{html.escape(config)}</pre>" if config else "<p>No config.yaml.</p>"]
-    if run_info:
-        shown = {k: v for k, v in run_info.items() if k != "skipped"}
-        parts += ["<h2>Run</h2>",
-                  f"<pre>{html.escape(json.dumps(shown, indent=2, default=str))}</pre>"]
+        parts.append('<p class="muted">These recordings carry no labels (normal or '
+                     "anomalous), so the report shows decisions only; detection quality "
+                     "(AUC) needs labelled recordings (<code>--ground-truth</code>).</p>")
+    thresholds = {}
+    if "threshold" in result.scores:
+        for machine, part in result.scores.groupby("machine", sort=True):
+            thresholds[str(machine)] = sorted({float(v) for v in part["threshold"].dropna()})
+    parts.append(appendix_html(
+        run_info, config=config, thresholds=thresholds, policy=str(spec), checks=checks,
+        extra=[("Recordings per machine", _data_summary(result.scores)),
+               ("Timing (seconds)", _timing_html(run_info)),
+               ("Skipped files", _skipped_html(run_info))]))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -507,5 +620,5 @@ def write_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
     path = out / "report.html"
     write_text(path, build_report(run, result, plots, machine_images=images,
                                   explanations=explanations, scores_dir=scores_dir,
-                                  explain=explain))
+                                  explain=explain, train=train, report_dir=out))
     return path
