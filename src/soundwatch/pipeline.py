@@ -280,6 +280,7 @@ def train(
     devices: int | str | list[int] | None = None,
     strategy: str | None = None,
     num_nodes: int = 1,
+    threshold: str | None = None,
 ) -> Run:
     """Train one detector per machine type on a dataset's training split.
 
@@ -325,6 +326,9 @@ def train(
         strategy: Lightning ``strategy`` (``ddp``...; see
             :func:`soundwatch.training.fit.launch_strategy`).
         num_nodes: Lightning ``num_nodes``.
+        threshold: The decision policy fitted on each machine type's out-of-fold
+            training scores and saved as ``decisions/<machine>.json`` (default
+            ``far:0.01``; see :mod:`soundwatch.decisions`).
 
     Returns:
         The run (its ``root`` is the run folder, ``info`` the ``run.json`` content).
@@ -340,6 +344,7 @@ def train(
     from soundwatch.scale import check_backend
 
     check_backend(backend)  # Ray missing: one line with the install hint
+    policy = _check_policy(threshold)
     _check_data_folder(data)  # the cheapest mistake first: no detector import needed
     cfg = resolve_config(
         data, detector, config, machines=machines, params=params, epochs=epochs,
@@ -390,7 +395,8 @@ def train(
         todo.append(machine)
     job = TrainJob(cfg=cfg, run_root=str(run.root), cache_dir=cache, progress=progress,
                    resume=resume, skip_bad=skip_bad, supervised=supervised,
-                   devices=devices, strategy=strategy, num_nodes=num_nodes)
+                   devices=devices, strategy=strategy, num_nodes=num_nodes,
+                   threshold=policy)
     if backend == "ray":
         from soundwatch.scale import MachinesFailed, RaySettings
         from soundwatch.scale.ray_backend import train_on_ray
@@ -429,6 +435,7 @@ class TrainJob:
         devices: Lightning ``devices`` for network training (several: DDP).
         strategy: Lightning ``strategy``.
         num_nodes: Lightning ``num_nodes``.
+        threshold: The decision policy (:mod:`soundwatch.decisions`).
     """
 
     cfg: RunConfig
@@ -441,6 +448,7 @@ class TrainJob:
     devices: int | str | list[int] | None = None
     strategy: str | None = None
     num_nodes: int = 1
+    threshold: str = "far:0.01"
 
 
 @dataclass
@@ -482,7 +490,7 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     """
     import time
 
-    from soundwatch.decisions import Decider
+    from soundwatch.decisions import save_decider
     from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
 
     cfg = job.cfg
@@ -509,8 +517,10 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     _collect_train_log(tmp_log, run.train_log_path(machine))
     start = time.perf_counter()
     table = make_scores_table(_normal(good, labels), det.training_scores())
-    write_scores_table(add_decisions(table, {machine: Decider.from_detector(det)}),
-                       train_part_path(run, machine))
+    decider = fit_decider(table, job.threshold, good)
+    det.threshold_ = decider.threshold  # predict() decides as the saved rule does
+    write_scores_table(add_decisions(table, {machine: decider}), train_part_path(run, machine))
+    save_decider(run.root, machine, decider)
     score_seconds = time.perf_counter() - start
     det.save(run.detector_dir(machine))  # config.json last = "this machine is done"
     shutil.rmtree(checkpoints, ignore_errors=True)  # the saved detector supersedes them
@@ -535,6 +545,50 @@ def record_machine(run: Run, result: MachineResult) -> None:
                        run.train_scores_path)
     run.set_machine_info(result.machine, train_clips=result.clips, skipped=len(result.skipped),
                          labels=result.labels)
+    from soundwatch.decisions import read_decider, record_decider
+
+    decider = read_decider(run.root, result.machine)
+    if decider is not None:
+        record_decider(run, result.machine, decider, reason="train")
+
+
+def _check_policy(threshold: str | None) -> str:
+    """The decision policy to fit at training (parsed early: a bad one fails first)."""
+    from soundwatch.decisions import DEFAULT_POLICY
+    from soundwatch.evaluation.thresholds import parse_threshold
+
+    spec = parse_threshold(threshold or DEFAULT_POLICY)
+    if spec.optimistic:
+        raise ConfigError("--threshold", "best-f1 needs test labels; at training choose "
+                          "far:RATE, gamma:Q, contamination:Q or fixed:V")
+    return str(spec)
+
+
+def fit_decider(table: Any, policy: str, clips: Sequence[Clip] = ()) -> Any:
+    """A machine type's decision rule from its training scores table.
+
+    Fitted per section where the table has several (:class:`soundwatch.decisions.Decider`),
+    with the training recordings' sample rates (the sensor check's expected rates).
+    """
+    from soundwatch.decisions import Decider
+
+    rates = sorted(_sample_rates(clips))
+    sections = table["section"].tolist() if "section" in table else None
+    return Decider.from_training_scores(table["score"].to_numpy(), policy, sections, rates)
+
+
+def _sample_rates(clips: Sequence[Clip]) -> set[int]:
+    """The sample rates of some recordings (headers only; unreadable ones left out)."""
+    from soundwatch.audio import info
+    from soundwatch.errors import SoundwatchError
+
+    rates: set[int] = set()
+    for clip in clips:
+        try:
+            rates.add(int(info(clip.path).samplerate))
+        except SoundwatchError:
+            continue
+    return rates
 
 
 def _missing_reason(clips: Sequence[Clip], missing: Sequence[str], supervised: bool) -> str:
@@ -589,7 +643,7 @@ def refit(
         ConfigError: ``out`` already holds a run, or no data folder is known.
         DetectorError: A change that would need retraining the network.
     """
-    from soundwatch.decisions import Decider
+    from soundwatch.decisions import read_decider, record_decider, save_decider
     from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
 
     source = Run.open(run_dir)
@@ -614,8 +668,14 @@ def refit(
         det = source.load_detector(machine)
         with run.step(f"refit/{machine}", clips=len(mclips)):
             det.refit_scorer(mclips, context, **params)
-        table = add_decisions(make_scores_table(mclips, det.training_scores()),
-                              {machine: Decider.from_detector(det)})
+        table = make_scores_table(mclips, det.training_scores())
+        old = read_decider(source.root, machine)
+        decider = fit_decider(table, old.policy if old is not None else _check_policy(None),
+                              mclips)
+        det.threshold_ = decider.threshold
+        save_decider(run.root, machine, decider)
+        record_decider(run, machine, decider, reason="refit", previous=old)
+        table = add_decisions(table, {machine: decider})
         write_scores_table(_merge_table(run.train_scores_path, machine, table),
                            run.train_scores_path)
         det.save(run.detector_dir(machine))
@@ -771,6 +831,7 @@ def score(
     on_machine: Callable[[str, str], None] | None = None,
     backend: str = "local",
     ray_settings: Any = None,
+    threshold: str | None = None,
 ) -> pd.DataFrame:
     """Score recordings with a run's trained detectors, with decisions and percentiles.
 
@@ -807,6 +868,12 @@ def score(
             scored are scored with Ray Data (:mod:`soundwatch.scale`); the tables and
             files written are the same.
         ray_settings: :class:`soundwatch.scale.RaySettings` of the Ray backend.
+        threshold: Decide with this policy instead of the run's saved rule (refitted
+            on the same out-of-fold training scores; recorded with the scoring).
+
+    Every clip also gets a sensor check (:mod:`soundwatch.sensor`): ``status`` and
+    ``status_reason`` columns; a clip with a sensor problem keeps its score but is
+    never decided anomalous.
 
     Returns:
         The scores table (:data:`soundwatch.scores.SCORE_COLUMNS` + decision columns);
@@ -822,11 +889,8 @@ def score(
     import pandas as pd
 
     from soundwatch.datasets import ANY_LAYOUT
-    from soundwatch.decisions import machine_decider
-    from soundwatch.errors import DetectorError
     from soundwatch.scale import check_backend
     from soundwatch.scores import (
-        add_decisions,
         make_scores_table,
         read_scores_table,
         write_dcase_scores,
@@ -834,6 +898,7 @@ def score(
     )
 
     check_backend(backend)
+    policy = None if threshold is None else _check_policy(threshold)
     run = Run.open(run_dir)
     cfg = run.config()
     trained = run.machines()
@@ -890,7 +955,7 @@ def score(
         det = None
         if _part_done(parts_dir, machine, part_key):
             log.info("%s: already scored, skipped", machine)
-            table = read_scores_table(part)
+            table = _decide(run, machine, read_scores_table(part), None, policy, deciders)
             if on_machine:
                 on_machine(machine, "skip")
         else:
@@ -909,11 +974,8 @@ def score(
             with run.step(f"score/{name}/{machine}", clips=len(good), skipped=len(skipped)):
                 values = remote[machine][2] if machine in remote else det.score(good)
                 table = make_scores_table(good, values)
-            try:
-                deciders[machine] = machine_decider(run, machine, det)
-            except DetectorError as exc:
-                log.warning("%s: no threshold, no decisions (%s)", machine, exc)
-            table = add_decisions(table, {k: v for k, v in deciders.items() if k == machine})
+            table = _sensor_status(run, machine, table, cfg)
+            table = _decide(run, machine, table, det, policy, deciders)
             write_scores_table(table, part)
             write_json(marker, {"key": part_key, "clips": len(good), "skipped": skipped})
             if on_machine:
@@ -942,11 +1004,50 @@ def score(
             facts["images"] = len(written)
     write_scores_table(table, out_dir / "scores.csv")  # last: "this scoring is finished"
     entry.update({"finished": True, "clips": len(table),
-                  "flagged": int(table["decision"].sum())})
+                  "flagged": int(table["decision"].sum()),
+                  "sensor": int((table["status"] == "sensor").sum()) if "status" in table else 0,
+                  "decisions": {m: d.summary() for m, d in deciders.items()}})
     run.info.setdefault("scored", {})[str(out_dir)] = {"data": source, "clips": len(table)}
     run.save_info()
     table.attrs["scores_dir"] = str(out_dir)
     return table
+
+
+def _decide(run: Run, machine: str, table: pd.DataFrame, det: Any, policy: str | None,
+            deciders: dict[str, Any]) -> pd.DataFrame:
+    """A machine type's scores with the decisions of its rule (``deciders`` gets the rule)."""
+    from soundwatch.decisions import machine_decider
+    from soundwatch.errors import DetectorError
+    from soundwatch.scores import add_decisions
+
+    if machine not in deciders:
+        try:
+            deciders[machine] = machine_decider(run, machine, det, policy=policy)
+        except DetectorError as exc:
+            log.warning("%s: no threshold, no decisions (%s)", machine, exc)
+    return add_decisions(table, {k: v for k, v in deciders.items() if k == machine})
+
+
+def _sensor_status(run: Run, machine: str, table: pd.DataFrame, cfg: Any) -> pd.DataFrame:
+    """``status``/``status_reason`` of each scored clip (:func:`soundwatch.sensor.check_file`)."""
+    from soundwatch.decisions import read_decider
+    from soundwatch.scores import add_status
+    from soundwatch.sensor import STATUS_ERROR, SensorCheck, check_file
+
+    saved = read_decider(run.root, machine)
+    rates = saved.sample_rates if saved is not None else ()
+    channel = getattr(cfg, "channel", None)
+    checks = []
+    for path in table["path"]:
+        check = check_file(str(path), rates, channel)
+        if check.status == STATUS_ERROR:  # scored fine, so the reader's complaint is moot
+            check = SensorCheck()
+        checks.append(check)
+    flagged = [c for c in checks if not c.ok]
+    if flagged:
+        log.warning("%s: %d clip(s) with a sensor problem (status 'sensor', never decided "
+                    "anomalous), e.g. %s", machine, len(flagged), flagged[0].reason)
+    return add_status(table, checks)
 
 
 def _part_done(parts_dir: Path, machine: str, key: str) -> bool:
@@ -1035,6 +1136,7 @@ def score_long_recording(
     device: str | None = None,
     plot: bool = True,
     gap: float = 0.0,
+    threshold: str | None = None,
 ) -> WindowScores:
     """Score a long recording in sliding windows: scores, decisions and anomalous events.
 
@@ -1058,6 +1160,7 @@ def score_long_recording(
         device: Override the detector's device.
         plot: Draw the PNG plot.
         gap: Largest gap (s) between flagged windows merged into one event.
+        threshold: Decide with this policy instead of the run's saved rule.
 
     Returns:
         The window scores, decisions, events and the files written.
@@ -1071,7 +1174,7 @@ def score_long_recording(
     import numpy as np
 
     from soundwatch.audio import DEFAULT_SR, info, stream
-    from soundwatch.decisions import machine_decider
+    from soundwatch.decisions import machine_decider, section_of_path
     from soundwatch.errors import DetectorError
     from soundwatch.events import merge_events, write_events
 
@@ -1095,8 +1198,10 @@ def score_long_recording(
                           f"({meta.duration:.2f} s); give a shorter window")
     det = run.load_detector(machine)
     _set_runtime(det, device=device, progress=False)
+    policy = None if threshold is None else _check_policy(threshold)
     try:
-        decider = machine_decider(run, machine, det)
+        decider = machine_decider(run, machine, det, policy=policy).for_section(
+            section_of_path(wav))
     except DetectorError as exc:
         log.warning("%s: no threshold, no decisions (%s)", machine, exc)
         decider = None

@@ -57,6 +57,11 @@ def serve(
         "--webhook", help="URL that gets a JSON POST for each anomalous clip.")] = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request.")] = False,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Alarm level instead of each run's saved one (refitted on its "
+        "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
+        "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
+        show_default=False)] = None,
 ) -> None:
     """Serve the runs' detectors over HTTP, with the history API and the monitoring page."""
     _need_serve_extra()
@@ -70,7 +75,7 @@ def serve(
     if max_upload_mb <= 0:
         raise ConfigError("--max-upload-mb", f"must be positive, got {max_upload_mb}")
     _check_port(host, port)
-    scorer = Scorer(runs)
+    scorer = Scorer(runs, threshold)
     scorer.warm_up()
     alerter = Alerter(on_anomaly, webhook)
     history = History(db or default_db(runs[0]))

@@ -45,6 +45,11 @@ def watch(
         "file systems without change events; 0: only at start).")] = 30.0,
     once: Annotated[bool, typer.Option(
         "--once", help="Score the files present now, then exit.")] = False,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Alarm level instead of the run's saved one (refitted on its "
+        "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
+        "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
+        show_default=False)] = None,
 ) -> None:
     """Watch a folder: score each new audio file once it is complete, record it, alert.
 
@@ -62,7 +67,7 @@ def watch(
 
     if not folder.is_dir():
         raise ConfigError(folder, "no such folder to watch")
-    scorer = Scorer([run])
+    scorer = Scorer([run], threshold)
     scorer.warm_up()
     alerter = Alerter(on_anomaly, webhook)
     history = History(db or default_db(run))
