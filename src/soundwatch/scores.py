@@ -163,7 +163,7 @@ def validate_scores_table(
     if "status" in out:
         from soundwatch.sensor import STATUSES
 
-        out["status"] = ["ok" if v is None else v for v in out["status"]]
+        out["status"] = [_as_str_or_none(v) or "ok" for v in out["status"]]
         bad = sorted(set(out["status"]) - set(STATUSES))
         if bad:
             raise EvaluationError(where, f"status must be one of {', '.join(STATUSES)}, "
@@ -172,7 +172,7 @@ def validate_scores_table(
             raise EvaluationError(where, "a clip with a sensor or error status is decided "
                                   "anomalous")
     if "status_reason" in out:
-        out["status_reason"] = ["" if v is None else v for v in out["status_reason"]]
+        out["status_reason"] = [_as_str_or_none(v) or "" for v in out["status_reason"]]
     return out[_ordered_columns(out)].reset_index(drop=True)
 
 
