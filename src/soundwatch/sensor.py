@@ -100,14 +100,15 @@ def check_signal(
     reasons: list[str] = []
     if x.size == 0:
         return SensorCheck(STATUS_SENSOR, "no samples")
-    peaks = np.max(np.abs(x), axis=0)
-    spreads = np.ptp(x, axis=0)
+    highs, lows = x.max(axis=0), x.min(axis=0)
+    peaks = np.maximum(highs, -lows)
+    spreads = highs - lows
     if channel == "mean":
-        used = x.mean(axis=1, dtype=np.float64)
+        used = x.mean(axis=1, dtype=np.float64).astype(np.float32)
     else:
         index = int(channel or 0)
-        used = x[:, index if -x.shape[1] <= index < x.shape[1] else 0].astype(np.float64)
-    peak = float(np.max(np.abs(used)))
+        used = x[:, index if -x.shape[1] <= index < x.shape[1] else 0]
+    peak = float(max(used.max(), -used.min()))
     if peak < SILENT_PEAK:
         reasons.append(f"silent (peak {_dbfs(peak)} dBFS)")
     if x.shape[1] > 1:
@@ -116,10 +117,11 @@ def check_signal(
             dead = [str(i) for i in np.flatnonzero(~live)]
             reasons.append(f"dead channel {', '.join(dead)} of {x.shape[1]}")
     if peak >= SILENT_PEAK:
-        share = float(np.mean(np.abs(used) >= CLIP_LEVEL))
+        at_limit = np.count_nonzero(used >= CLIP_LEVEL) + np.count_nonzero(used <= -CLIP_LEVEL)
+        share = at_limit / used.size
         if share > CLIP_SHARE:
             reasons.append(f"clipped ({100 * share:.2g} % of samples at full scale)")
-        mean, std = float(np.mean(used)), float(np.std(used))
+        mean, std = float(np.mean(used, dtype=np.float64)), float(np.std(used, dtype=np.float64))
         if abs(mean) > DC_LEVEL and abs(mean) > std:
             reasons.append(f"DC offset ({mean:+.2f} of full scale)")
     rates = sorted({int(r) for r in expected_rates})
