@@ -1081,7 +1081,8 @@ class WindowScores:
     """Scores, decisions and events of a long recording's sliding windows.
 
     Attributes:
-        csv_path: Time series CSV (``start_s,end_s,score,threshold,decision,percentile``).
+        csv_path: Time series CSV (``start_s,end_s,score,threshold,decision,percentile,
+            status,status_reason``).
         png_path: Plot of the score over time with the threshold and the events shaded
             (``None`` if not drawn).
         machine: The machine type whose detector scored the windows.
@@ -1095,6 +1096,9 @@ class WindowScores:
         events: Flagged windows merged into events (:class:`soundwatch.events.Event`).
         events_csv: The events as CSV.
         events_json: The events as JSON.
+        statuses: Each window's sensor status (``ok`` or ``sensor``; a ``sensor``
+            window, e.g. a silent stretch, is never flagged).
+        reasons: Why, per window (``""`` when ok).
     """
 
     csv_path: Path
@@ -1110,6 +1114,8 @@ class WindowScores:
     events: tuple[Any, ...] = ()
     events_csv: Path | None = None
     events_json: Path | None = None
+    statuses: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """The time series as a DataFrame (the CSV's columns)."""
@@ -1121,6 +1127,8 @@ class WindowScores:
             "threshold": [self.threshold] * n,
             "decision": self.decisions or (0,) * n,
             "percentile": self.percentiles or (float("nan"),) * n,
+            "status": self.statuses or ("ok",) * n,
+            "status_reason": self.reasons or ("",) * n,
         })
 
 
@@ -1177,6 +1185,7 @@ def score_long_recording(
     from soundwatch.decisions import machine_decider, section_of_path
     from soundwatch.errors import DetectorError
     from soundwatch.events import merge_events, write_events
+    from soundwatch.sensor import check_signal, rate_problem
 
     if not window > 0 or not hop > 0:
         raise ConfigError("--window/--hop", f"must be positive seconds (got {window}, {hop})")
@@ -1219,35 +1228,51 @@ def score_long_recording(
     values: list[float] = []
     flags: list[int] = []
     pcts: list[float] = []
+    statuses: list[str] = []
+    reasons: list[str] = []
+    wrong_rate = rate_problem(meta.samplerate, decider.sample_rates if decider is not None else ())
+    if wrong_rate:
+        log.warning("%s: %s: every window has a sensor status", wav, wrong_rate)
 
-    def flush(batch: list[tuple[float, Any]], handle: Any) -> None:
+    def flush(batch: list[tuple[float, Any]], writer: Any) -> None:
         scores = np.asarray(det.score_signals([x for _, x in batch], sr), dtype=np.float64)
         dec = decider.decide(scores) if decider is not None else np.zeros(len(scores), int)
         pct = decider.percentile(scores) if decider is not None else np.full(len(scores), np.nan)
         for (start, x), value, d, p in zip(batch, scores, dec, pct, strict=True):
             end = start + len(x) / sr
+            check = check_signal(x, sr)  # the stretch itself: silent, clipped, DC offset
+            reason = "; ".join(r for r in (check.reason, wrong_rate) if r)
+            status = "sensor" if reason else "ok"
+            d = int(d) if status == "ok" else 0
             starts.append(start)
             ends.append(end)
             values.append(float(value))
-            flags.append(int(d))
+            flags.append(d)
             pcts.append(float(p))
-            handle.write(f"{start:.6g},{end:.6g},{float(value)!r},{threshold!r},{int(d)},"
-                         f"{float(p):.4g}\n")
+            statuses.append(status)
+            reasons.append(reason)
+            writer.writerow([f"{start:.6g}", f"{end:.6g}", repr(float(value)), repr(threshold),
+                             d, f"{float(p):.4g}", status, reason])
+
+    import csv
 
     with run.step(f"windows/{name}/{wav.name}") as facts, \
             atomic_open(csv_path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("start_s,end_s,score,threshold,decision,percentile\n")
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["start_s", "end_s", "score", "threshold", "decision", "percentile",
+                         "status", "status_reason"])
         batch: list[tuple[float, Any]] = []
         for start, samples in stream(wav, window, hop, sr=sr):
             batch.append((start, samples))
             if len(batch) >= batch_windows:
-                flush(batch, handle)
+                flush(batch, writer)
                 batch = []
         if batch:
-            flush(batch, handle)
+            flush(batch, writer)
         facts["windows"] = len(values)
         facts["machine"] = machine
         facts["flagged"] = int(sum(flags))
+        facts["sensor"] = statuses.count("sensor")
     events = merge_events(starts, ends, values, flags, gap=gap)
     events_csv, events_json = write_events(
         events, out_dir / f"{stem}_events.csv", out_dir / f"{stem}_events.json",
@@ -1268,7 +1293,7 @@ def score_long_recording(
     run.save_info()
     return WindowScores(csv_path, png_path, machine, len(values), tuple(starts), tuple(ends),
                         tuple(values), threshold, tuple(flags), tuple(pcts), tuple(events),
-                        events_csv, events_json)
+                        events_csv, events_json, tuple(statuses), tuple(reasons))
 
 
 def _plot_windows(

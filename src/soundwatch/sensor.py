@@ -27,6 +27,7 @@ __all__ = [
     "SensorCheck",
     "check_file",
     "check_signal",
+    "rate_problem",
 ]
 
 STATUS_OK = "ok"
@@ -124,13 +125,20 @@ def check_signal(
         mean, std = float(np.mean(used, dtype=np.float64)), float(np.std(used, dtype=np.float64))
         if abs(mean) > DC_LEVEL and abs(mean) > std:
             reasons.append(f"DC offset ({mean:+.2f} of full scale)")
-    rates = sorted({int(r) for r in expected_rates})
-    if rates and int(sr) not in rates:
-        reasons.append(f"wrong rate ({int(sr)} Hz; trained on "
-                       f"{', '.join(str(r) for r in rates)} Hz)")
+    wrong = rate_problem(sr, expected_rates)
+    if wrong:
+        reasons.append(wrong)
     if reasons:
         return SensorCheck(STATUS_SENSOR, "; ".join(reasons))
     return SensorCheck()
+
+
+def rate_problem(sr: int, expected_rates: Sequence[int] = ()) -> str:
+    """``"wrong rate (8000 Hz; trained on 16000 Hz)"``, or ``""`` (rate known or unchecked)."""
+    rates = sorted({int(r) for r in expected_rates})
+    if rates and int(sr) not in rates:
+        return f"wrong rate ({int(sr)} Hz; trained on {', '.join(str(r) for r in rates)} Hz)"
+    return ""
 
 
 def check_file(

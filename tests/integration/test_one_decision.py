@@ -161,3 +161,20 @@ def test_bad_policies_are_one_line_errors(trained, monkeypatch, capsys):
         code, _, err = cli(monkeypatch, capsys, *args)
         assert code == 2, (args, err)
         one_error_line(err)
+
+
+def test_a_silent_stretch_of_a_long_recording_is_a_sensor_window(trained, tmp_path,
+                                                                   monkeypatch, capsys):
+    run, data, _ = trained
+    normal = sorted((data / "fan" / "test").glob("*normal*.wav"))[:3]
+    parts = [sf.read(p, dtype="float32")[0] for p in normal]
+    parts.insert(1, np.zeros(2 * SR, np.float32))  # the microphone unplugged for 2 s
+    long = tmp_path / "long.wav"
+    sf.write(long, np.concatenate(parts), SR, subtype="PCM_16")
+    code, out, err = cli(monkeypatch, capsys, "score", run, long, "--window", 2, "--json")
+    assert code == 0, err
+    windows = pd.DataFrame(json.loads(out)["windows"])
+    assert windows["status"].tolist() == ["ok", "sensor", "ok", "ok"]
+    assert "silent" in windows.loc[1, "status_reason"] and windows.loc[1, "decision"] == 0
+    table = pd.read_csv(json.loads(out)["windows_csv"], keep_default_na=False)
+    assert table["status"].tolist() == windows["status"].tolist()
