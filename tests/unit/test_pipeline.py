@@ -283,8 +283,8 @@ def test_long_recording_in_windows(trained, long_wav, tmp_path, monkeypatch):
     assert max(sizes) <= 8, "windows must be scored in bounded batches"
     frame = pd.read_csv(result.csv_path)
     assert list(frame.columns) == ["start_s", "end_s", "score", "threshold", "decision",
-                                   "percentile"]
-    assert len(frame) == 30
+                                   "percentile", "status", "status_reason"]
+    assert len(frame) == 30 and (frame["status"] == "ok").all()
     np.testing.assert_allclose(frame["start_s"], np.arange(0, 60, 2.0))
     np.testing.assert_allclose(frame["end_s"] - frame["start_s"], 2.0)
     assert frame.loc[frame["score"].idxmax(), "start_s"] == 30.0, "the burst scores highest"
