@@ -158,7 +158,8 @@ class Scorer:
         return found
 
     def score_signal(self, machine: str, signal: np.ndarray, sr: int,
-                     section: str | None = None, raw: np.ndarray | None = None) -> Verdict:
+                     section: str | None = None, raw: np.ndarray | None = None,
+                     check: Any = None) -> Verdict:
         """Score one mono signal, with its sensor check.
 
         Args:
@@ -168,6 +169,8 @@ class Scorer:
             section: The clip's section (its threshold applies), or None.
             raw: All the recording's channels ``(frames, channels)`` for the sensor
                 check (default: ``signal``).
+            check: A :class:`soundwatch.sensor.SensorCheck` already made (e.g. of the
+                whole file), used instead of checking ``raw``/``signal``.
 
         Returns:
             The verdict.
@@ -185,8 +188,9 @@ class Scorer:
         from soundwatch.sensor import check_signal
 
         decider = loaded.decider.for_section(section)
-        check = check_signal(signal if raw is None else raw, int(sr),
-                             loaded.decider.sample_rates)
+        if check is None:
+            check = check_signal(signal if raw is None else raw, int(sr),
+                                 loaded.decider.sample_rates)
         decision = int(decider.decide([score])[0]) if check.ok else 0
         return Verdict(machine=machine, score=score, threshold=float(decider.threshold),
                        decision=decision, percentile=float(decider.percentile([score])[0]),
@@ -202,10 +206,13 @@ class Scorer:
             DetectorError: As in :meth:`score_signal`.
         """
         from soundwatch.decisions import section_of_path
+        from soundwatch.sensor import check_file
 
-        self.get(machine)  # an unknown machine before decoding
+        loaded = self.get(machine)  # an unknown machine before decoding
         signal, sr = load_native(path)
-        return self.score_signal(machine, signal, sr, section=section_of_path(path))
+        check = check_file(path, loaded.decider.sample_rates)  # every channel, as score does
+        return self.score_signal(machine, signal, sr, section=section_of_path(path),
+                                 check=check if check.status != "error" else None)
 
 
 def load_native(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
