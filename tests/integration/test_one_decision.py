@@ -126,6 +126,16 @@ def test_score_evaluate_monitor_and_runtime_flag_the_same_clips(trained, tmp_pat
     assert runtime.loc[extra, "status"].tolist() == ["sensor", "sensor"]
     np.testing.assert_allclose(runtime.loc[tests, "score"].astype(float),
                                scored.loc[tests, "score"], rtol=1e-3)
+    # a bad file in the batch: an error row, the others scored as before
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"RIFF" + b"\0" * 60)
+    mixed = _runtime(tmp_path / "export", [tests[0], str(garbage), tests[1]])
+    assert mixed["status"].tolist() == ["ok", "error", "ok"]
+    assert mixed.loc[str(garbage), "status_reason"] and mixed.loc[str(garbage), "score"] == ""
+    assert mixed.loc[tests[:2], "score"].tolist() == runtime.loc[tests[:2], "score"].tolist()
+    code, out, err = cli(monkeypatch, capsys, "score", tmp_path / "export", tests[0], garbage,
+                         "--exported", "-m", "fan")
+    assert code == 2 and out.count("\n") == 3 and "1 of 2 file(s) not scored" in err
 
     # a new alarm level, without retraining: every path follows it
     code, out, err = cli(monkeypatch, capsys, "threshold", run, "--far", "0.3")

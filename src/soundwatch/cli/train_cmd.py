@@ -404,11 +404,14 @@ def _score_exported(export: Path, data: list[Path], out: Path | None,
             files.append(str(path))
     one = machine[0] if machine else None
     if out is None:
-        write_scores(str(export), files, sys.stdout, one)
-        return
-    with atomic_open(out, "w", newline="", encoding="utf-8") as handle:
-        write_scores(str(export), files, handle, one)
-    typer.echo(f"scored {len(files)} file(s) with {export} -> {out}", err=True)
+        scored = write_scores(str(export), files, sys.stdout, one)
+    else:
+        with atomic_open(out, "w", newline="", encoding="utf-8") as handle:
+            scored = write_scores(str(export), files, handle, one)
+        typer.echo(f"scored {scored} file(s) with {export} -> {out}", err=True)
+    if scored < len(files):  # the batch went on; the bad files have error rows
+        raise ConfigError("DATA", f"{len(files) - scored} of {len(files)} file(s) not scored "
+                          "(status 'error' rows give the reasons)")
 
 
 def _finite(value: float) -> float | None:
