@@ -90,9 +90,10 @@ class LoadedMachine:
         return str(getattr(self.detector, "name", type(self.detector).__name__))
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready facts: machine, run, detector, threshold, policy."""
+        """JSON-ready facts: machine, run, detector, threshold, policy, false-alarm rate."""
         return {"machine": self.machine, "run": str(self.run), "detector": self.detector_name,
-                "threshold": float(self.decider.threshold), "policy": str(self.decider.policy)}
+                "threshold": float(self.decider.threshold), "policy": str(self.decider.policy),
+                "false_alarm": self.decider.false_alarm.as_dict()}
 
 
 class Scorer:
