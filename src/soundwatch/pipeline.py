@@ -1010,6 +1010,7 @@ def score(
     run.info.setdefault("scored", {})[str(out_dir)] = {"data": source, "clips": len(table)}
     run.save_info()
     table.attrs["scores_dir"] = str(out_dir)
+    table.attrs["decisions"] = entry["decisions"]
     return table
 
 
