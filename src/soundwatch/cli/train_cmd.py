@@ -471,8 +471,8 @@ def _print_score_summary(table: pd.DataFrame, out_dir: Path) -> None:
     for machine, rule in sorted((table.attrs.get("decisions") or {}).items()):
         far = rule.get("false_alarm") or {}
         if far.get("n"):
-            console.print(f"{machine}: alarm level {rule['policy']}: expected false alarms about "
-                          f"{100 * far['estimate']:.3g} % of normal clips flagged (95 % interval "
+            console.print(f"{machine}: alarm level {rule['policy']}: false alarms expected on "
+                          f"about {100 * far['estimate']:.3g} % of normal clips (95 % interval "
                           f"{100 * far['low']:.3g}-{100 * far['high']:.3g} %, from "
                           f"{far['n']} normal training clips)", highlight=False)
     if "status" in table and (table["status"] != "ok").any():
