@@ -16,7 +16,7 @@ class RunResult:
     """What one ``train`` + ``score`` of a detector on a data folder gave.
 
     Attributes:
-        test: The test scores table (``scores.csv``), with thresholds and decisions.
+        test: The test scores table (``scores.csv``) without the run's decision columns.
         train: The training clips' out-of-fold scores table (``train_scores.csv``).
         fit_s: Seconds in ``train`` (all machine types, features included).
         score_s: Seconds in ``score``.
@@ -70,6 +70,9 @@ def train_and_score(data: Path, detector: str, out: Path, *, preset: str | None 
     t0 = time.perf_counter()
     test = score(run.root, data)
     score_s = time.perf_counter() - t0
+    # the benchmarks compare threshold policies themselves: without the scoring's decision
+    # columns, evaluate_scores(threshold=...) decides with the policy each table names
+    test = test.drop(columns=["threshold", "decision", "percentile"], errors="ignore")
     train_table = read_scores_table(run.train_scores_path)
     times, epochs = [], 0
     for log in sorted(run.train_log_dir.glob("*.csv")) if run.train_log_dir.is_dir() else []:

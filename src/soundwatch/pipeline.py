@@ -281,6 +281,7 @@ def train(
     devices: int | str | list[int] | None = None,
     strategy: str | None = None,
     num_nodes: int = 1,
+    threshold: str | None = None,
 ) -> Run:
     """Train one detector per machine type on a dataset's training split.
 
@@ -326,6 +327,9 @@ def train(
         strategy: Lightning ``strategy`` (``ddp``...; see
             :func:`soundwatch.training.fit.launch_strategy`).
         num_nodes: Lightning ``num_nodes``.
+        threshold: The decision policy fitted on each machine type's out-of-fold
+            training scores and saved as ``decisions/<machine>.json`` (default
+            ``far:0.01``; see :mod:`soundwatch.decisions`).
 
     Returns:
         The run (its ``root`` is the run folder, ``info`` the ``run.json`` content).
@@ -341,6 +345,7 @@ def train(
     from soundwatch.scale import check_backend
 
     check_backend(backend)  # Ray missing: one line with the install hint
+    policy = _check_policy(threshold)
     _check_data_folder(data)  # the cheapest mistake first: no detector import needed
     cfg = resolve_config(
         data, detector, config, machines=machines, params=params, epochs=epochs,
@@ -391,7 +396,8 @@ def train(
         todo.append(machine)
     job = TrainJob(cfg=cfg, run_root=str(run.root), cache_dir=cache, progress=progress,
                    resume=resume, skip_bad=skip_bad, supervised=supervised,
-                   devices=devices, strategy=strategy, num_nodes=num_nodes)
+                   devices=devices, strategy=strategy, num_nodes=num_nodes,
+                   threshold=policy)
     if backend == "ray":
         from soundwatch.scale import MachinesFailed, RaySettings
         from soundwatch.scale.ray_backend import train_on_ray
@@ -430,6 +436,7 @@ class TrainJob:
         devices: Lightning ``devices`` for network training (several: DDP).
         strategy: Lightning ``strategy``.
         num_nodes: Lightning ``num_nodes``.
+        threshold: The decision policy (:mod:`soundwatch.decisions`).
     """
 
     cfg: RunConfig
@@ -442,6 +449,7 @@ class TrainJob:
     devices: int | str | list[int] | None = None
     strategy: str | None = None
     num_nodes: int = 1
+    threshold: str = "far:0.01"
 
 
 @dataclass
@@ -486,7 +494,7 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     """
     import time
 
-    from soundwatch.decisions import Decider
+    from soundwatch.decisions import save_decider
     from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
 
     cfg = job.cfg
@@ -513,8 +521,10 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     _collect_train_log(tmp_log, run.train_log_path(machine))
     start = time.perf_counter()
     table = make_scores_table(_normal(good, labels), det.training_scores())
-    write_scores_table(add_decisions(table, {machine: Decider.from_detector(det)}),
-                       train_part_path(run, machine))
+    decider = fit_decider(table, job.threshold, good)
+    det.threshold_ = decider.threshold  # predict() decides as the saved rule does
+    write_scores_table(add_decisions(table, {machine: decider}), train_part_path(run, machine))
+    save_decider(run.root, machine, decider)
     score_seconds = time.perf_counter() - start
     det.save(run.detector_dir(machine))  # config.json last = "this machine is done"
     shutil.rmtree(checkpoints, ignore_errors=True)  # the saved detector supersedes them
@@ -580,6 +590,50 @@ def record_machine(run: Run, result: MachineResult) -> None:
         facts["self_check"] = result.self_check
     run.set_machine_info(result.machine, train_clips=result.clips, skipped=len(result.skipped),
                          labels=result.labels, **facts)
+    from soundwatch.decisions import read_decider, record_decider
+
+    decider = read_decider(run.root, result.machine)
+    if decider is not None:
+        record_decider(run, result.machine, decider, reason="train")
+
+
+def _check_policy(threshold: str | None) -> str:
+    """The decision policy to fit at training (parsed early: a bad one fails first)."""
+    from soundwatch.decisions import DEFAULT_POLICY
+    from soundwatch.evaluation.thresholds import parse_threshold
+
+    spec = parse_threshold(threshold or DEFAULT_POLICY)
+    if spec.optimistic:
+        raise ConfigError("--threshold", "best-f1 needs test labels; at training choose "
+                          "far:RATE, gamma:Q, contamination:Q or fixed:V")
+    return str(spec)
+
+
+def fit_decider(table: Any, policy: str, clips: Sequence[Clip] = ()) -> Any:
+    """A machine type's decision rule from its training scores table.
+
+    Fitted per section where the table has several (:class:`soundwatch.decisions.Decider`),
+    with the training recordings' sample rates (the sensor check's expected rates).
+    """
+    from soundwatch.decisions import Decider
+
+    rates = sorted(_sample_rates(clips))
+    sections = table["section"].tolist() if "section" in table else None
+    return Decider.from_training_scores(table["score"].to_numpy(), policy, sections, rates)
+
+
+def _sample_rates(clips: Sequence[Clip]) -> set[int]:
+    """The sample rates of some recordings (headers only; unreadable ones left out)."""
+    from soundwatch.audio import info
+    from soundwatch.errors import SoundwatchError
+
+    rates: set[int] = set()
+    for clip in clips:
+        try:
+            rates.add(int(info(clip.path).samplerate))
+        except SoundwatchError:
+            continue
+    return rates
 
 
 def _missing_reason(clips: Sequence[Clip], missing: Sequence[str], supervised: bool) -> str:
@@ -634,7 +688,7 @@ def refit(
         ConfigError: ``out`` already holds a run, or no data folder is known.
         DetectorError: A change that would need retraining the network.
     """
-    from soundwatch.decisions import Decider
+    from soundwatch.decisions import read_decider, record_decider, save_decider
     from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
 
     source = Run.open(run_dir)
@@ -656,8 +710,14 @@ def refit(
         det = source.load_detector(machine)
         with run.step(f"refit/{machine}", clips=len(mclips)):
             det.refit_scorer(mclips, context, **params)
-        table = add_decisions(make_scores_table(mclips, det.training_scores()),
-                              {machine: Decider.from_detector(det)})
+        table = make_scores_table(mclips, det.training_scores())
+        old = read_decider(source.root, machine)
+        decider = fit_decider(table, old.policy if old is not None else _check_policy(None),
+                              mclips)
+        det.threshold_ = decider.threshold
+        save_decider(run.root, machine, decider)
+        record_decider(run, machine, decider, reason="refit", previous=old)
+        table = add_decisions(table, {machine: decider})
         write_scores_table(_merge_table(run.train_scores_path, machine, table),
                            run.train_scores_path)
         det.save(run.detector_dir(machine))
@@ -845,6 +905,7 @@ def score(
     on_machine: Callable[[str, str], None] | None = None,
     backend: str = "local",
     ray_settings: Any = None,
+    threshold: str | None = None,
 ) -> pd.DataFrame:
     """Score recordings with a run's trained detectors, with decisions and percentiles.
 
@@ -881,6 +942,12 @@ def score(
             scored are scored with Ray Data (:mod:`soundwatch.scale`); the tables and
             files written are the same.
         ray_settings: :class:`soundwatch.scale.RaySettings` of the Ray backend.
+        threshold: Decide with this policy instead of the run's saved rule (refitted
+            on the same out-of-fold training scores; recorded with the scoring).
+
+    Every clip also gets a sensor check (:mod:`soundwatch.sensor`): ``status`` and
+    ``status_reason`` columns; a clip with a sensor problem keeps its score but is
+    never decided anomalous.
 
     Returns:
         The scores table (:data:`soundwatch.scores.SCORE_COLUMNS` + decision columns);
@@ -896,11 +963,8 @@ def score(
     import pandas as pd
 
     from soundwatch.datasets import ANY_LAYOUT
-    from soundwatch.decisions import machine_decider
-    from soundwatch.errors import DetectorError
     from soundwatch.scale import check_backend
     from soundwatch.scores import (
-        add_decisions,
         make_scores_table,
         read_scores_table,
         write_dcase_scores,
@@ -908,6 +972,7 @@ def score(
     )
 
     check_backend(backend)
+    policy = None if threshold is None else _check_policy(threshold)
     run = Run.open(run_dir)
     cfg = run.config()
     trained = run.machines()
@@ -964,7 +1029,7 @@ def score(
         det = None
         if _part_done(parts_dir, machine, part_key):
             log.info("%s: already scored, skipped", machine)
-            table = read_scores_table(part)
+            table = _decide(run, machine, read_scores_table(part), None, policy, deciders)
             if on_machine:
                 on_machine(machine, "skip")
         else:
@@ -983,11 +1048,8 @@ def score(
             with run.step(f"score/{name}/{machine}", clips=len(good), skipped=len(skipped)):
                 values = remote[machine][2] if machine in remote else det.score(good)
                 table = make_scores_table(good, values)
-            try:
-                deciders[machine] = machine_decider(run, machine, det)
-            except DetectorError as exc:
-                log.warning("%s: no threshold, no decisions (%s)", machine, exc)
-            table = add_decisions(table, {k: v for k, v in deciders.items() if k == machine})
+            table = _sensor_status(run, machine, table, cfg)
+            table = _decide(run, machine, table, det, policy, deciders)
             write_scores_table(table, part)
             write_json(marker, {"key": part_key, "clips": len(good), "skipped": skipped})
             if on_machine:
@@ -1016,11 +1078,51 @@ def score(
             facts["images"] = len(written)
     write_scores_table(table, out_dir / "scores.csv")  # last: "this scoring is finished"
     entry.update({"finished": True, "clips": len(table),
-                  "flagged": int(table["decision"].sum())})
+                  "flagged": int(table["decision"].sum()),
+                  "sensor": int((table["status"] == "sensor").sum()) if "status" in table else 0,
+                  "decisions": {m: d.summary() for m, d in deciders.items()}})
     run.info.setdefault("scored", {})[str(out_dir)] = {"data": source, "clips": len(table)}
     run.save_info()
     table.attrs["scores_dir"] = str(out_dir)
+    table.attrs["decisions"] = entry["decisions"]
     return table
+
+
+def _decide(run: Run, machine: str, table: pd.DataFrame, det: Any, policy: str | None,
+            deciders: dict[str, Any]) -> pd.DataFrame:
+    """A machine type's scores with the decisions of its rule (``deciders`` gets the rule)."""
+    from soundwatch.decisions import machine_decider
+    from soundwatch.errors import DetectorError
+    from soundwatch.scores import add_decisions
+
+    if machine not in deciders:
+        try:
+            deciders[machine] = machine_decider(run, machine, det, policy=policy)
+        except DetectorError as exc:
+            log.warning("%s: no threshold, no decisions (%s)", machine, exc)
+    return add_decisions(table, {k: v for k, v in deciders.items() if k == machine})
+
+
+def _sensor_status(run: Run, machine: str, table: pd.DataFrame, cfg: Any) -> pd.DataFrame:
+    """``status``/``status_reason`` of each scored clip (:func:`soundwatch.sensor.check_file`)."""
+    from soundwatch.decisions import read_decider
+    from soundwatch.scores import add_status
+    from soundwatch.sensor import STATUS_ERROR, SensorCheck, check_file
+
+    saved = read_decider(run.root, machine)
+    rates = saved.sample_rates if saved is not None else ()
+    channel = getattr(cfg, "channel", None)
+    checks = []
+    for path in table["path"]:
+        check = check_file(str(path), rates, channel)
+        if check.status == STATUS_ERROR:  # scored fine, so the reader's complaint is moot
+            check = SensorCheck()
+        checks.append(check)
+    flagged = [c for c in checks if not c.ok]
+    if flagged:
+        log.warning("%s: %d clip(s) with a sensor problem (status 'sensor', never decided "
+                    "anomalous), e.g. %s", machine, len(flagged), flagged[0].reason)
+    return add_status(table, checks)
 
 
 def _part_done(parts_dir: Path, machine: str, key: str) -> bool:
@@ -1054,7 +1156,8 @@ class WindowScores:
     """Scores, decisions and events of a long recording's sliding windows.
 
     Attributes:
-        csv_path: Time series CSV (``start_s,end_s,score,threshold,decision,percentile``).
+        csv_path: Time series CSV (``start_s,end_s,score,threshold,decision,percentile,
+            status,status_reason``).
         png_path: Plot of the score over time with the threshold and the events shaded
             (``None`` if not drawn).
         machine: The machine type whose detector scored the windows.
@@ -1068,6 +1171,9 @@ class WindowScores:
         events: Flagged windows merged into events (:class:`soundwatch.events.Event`).
         events_csv: The events as CSV.
         events_json: The events as JSON.
+        statuses: Each window's sensor status (``ok`` or ``sensor``; a ``sensor``
+            window, e.g. a silent stretch, is never flagged).
+        reasons: Why, per window (``""`` when ok).
     """
 
     csv_path: Path
@@ -1083,6 +1189,8 @@ class WindowScores:
     events: tuple[Any, ...] = ()
     events_csv: Path | None = None
     events_json: Path | None = None
+    statuses: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
 
     def to_frame(self) -> pd.DataFrame:
         """The time series as a DataFrame (the CSV's columns)."""
@@ -1094,6 +1202,8 @@ class WindowScores:
             "threshold": [self.threshold] * n,
             "decision": self.decisions or (0,) * n,
             "percentile": self.percentiles or (float("nan"),) * n,
+            "status": self.statuses or ("ok",) * n,
+            "status_reason": self.reasons or ("",) * n,
         })
 
 
@@ -1109,6 +1219,7 @@ def score_long_recording(
     device: str | None = None,
     plot: bool = True,
     gap: float = 0.0,
+    threshold: str | None = None,
 ) -> WindowScores:
     """Score a long recording in sliding windows: scores, decisions and anomalous events.
 
@@ -1132,6 +1243,7 @@ def score_long_recording(
         device: Override the detector's device.
         plot: Draw the PNG plot.
         gap: Largest gap (s) between flagged windows merged into one event.
+        threshold: Decide with this policy instead of the run's saved rule.
 
     Returns:
         The window scores, decisions, events and the files written.
@@ -1145,9 +1257,10 @@ def score_long_recording(
     import numpy as np
 
     from soundwatch.audio import DEFAULT_SR, info, stream
-    from soundwatch.decisions import machine_decider
+    from soundwatch.decisions import machine_decider, section_of_path
     from soundwatch.errors import DetectorError
     from soundwatch.events import merge_events, write_events
+    from soundwatch.sensor import check_signal, rate_problem
 
     if not window > 0 or not hop > 0:
         raise ConfigError("--window/--hop", f"must be positive seconds (got {window}, {hop})")
@@ -1169,8 +1282,10 @@ def score_long_recording(
                           f"({meta.duration:.2f} s); give a shorter window")
     det = run.load_detector(machine)
     _set_runtime(det, device=device, progress=False)
+    policy = None if threshold is None else _check_policy(threshold)
     try:
-        decider = machine_decider(run, machine, det)
+        decider = machine_decider(run, machine, det, policy=policy).for_section(
+            section_of_path(wav))
     except DetectorError as exc:
         log.warning("%s: no threshold, no decisions (%s)", machine, exc)
         decider = None
@@ -1188,35 +1303,51 @@ def score_long_recording(
     values: list[float] = []
     flags: list[int] = []
     pcts: list[float] = []
+    statuses: list[str] = []
+    reasons: list[str] = []
+    wrong_rate = rate_problem(meta.samplerate, decider.sample_rates if decider is not None else ())
+    if wrong_rate:
+        log.warning("%s: %s: every window has a sensor status", wav, wrong_rate)
 
-    def flush(batch: list[tuple[float, Any]], handle: Any) -> None:
+    def flush(batch: list[tuple[float, Any]], writer: Any) -> None:
         scores = np.asarray(det.score_signals([x for _, x in batch], sr), dtype=np.float64)
         dec = decider.decide(scores) if decider is not None else np.zeros(len(scores), int)
         pct = decider.percentile(scores) if decider is not None else np.full(len(scores), np.nan)
         for (start, x), value, d, p in zip(batch, scores, dec, pct, strict=True):
             end = start + len(x) / sr
+            check = check_signal(x, sr)  # the stretch itself: silent, clipped, DC offset
+            reason = "; ".join(r for r in (check.reason, wrong_rate) if r)
+            status = "sensor" if reason else "ok"
+            d = int(d) if status == "ok" else 0
             starts.append(start)
             ends.append(end)
             values.append(float(value))
-            flags.append(int(d))
+            flags.append(d)
             pcts.append(float(p))
-            handle.write(f"{start:.6g},{end:.6g},{float(value)!r},{threshold!r},{int(d)},"
-                         f"{float(p):.4g}\n")
+            statuses.append(status)
+            reasons.append(reason)
+            writer.writerow([f"{start:.6g}", f"{end:.6g}", repr(float(value)), repr(threshold),
+                             d, f"{float(p):.4g}", status, reason])
+
+    import csv
 
     with run.step(f"windows/{name}/{wav.name}") as facts, \
             atomic_open(csv_path, "w", encoding="utf-8", newline="") as handle:
-        handle.write("start_s,end_s,score,threshold,decision,percentile\n")
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["start_s", "end_s", "score", "threshold", "decision", "percentile",
+                         "status", "status_reason"])
         batch: list[tuple[float, Any]] = []
         for start, samples in stream(wav, window, hop, sr=sr):
             batch.append((start, samples))
             if len(batch) >= batch_windows:
-                flush(batch, handle)
+                flush(batch, writer)
                 batch = []
         if batch:
-            flush(batch, handle)
+            flush(batch, writer)
         facts["windows"] = len(values)
         facts["machine"] = machine
         facts["flagged"] = int(sum(flags))
+        facts["sensor"] = statuses.count("sensor")
     events = merge_events(starts, ends, values, flags, gap=gap)
     events_csv, events_json = write_events(
         events, out_dir / f"{stem}_events.csv", out_dir / f"{stem}_events.json",
@@ -1237,7 +1368,7 @@ def score_long_recording(
     run.save_info()
     return WindowScores(csv_path, png_path, machine, len(values), tuple(starts), tuple(ends),
                         tuple(values), threshold, tuple(flags), tuple(pcts), tuple(events),
-                        events_csv, events_json)
+                        events_csv, events_json, tuple(statuses), tuple(reasons))
 
 
 def _plot_windows(

@@ -23,8 +23,10 @@ if TYPE_CHECKING:  # pandas stays out of ``import soundwatch``
 __all__ = [
     "SCORE_COLUMNS",
     "DECISION_COLUMNS",
+    "STATUS_COLUMNS",
     "STRING_COLUMNS",
     "add_decisions",
+    "add_status",
     "table_mode",
     "make_scores_table",
     "write_scores_table",
@@ -44,7 +46,12 @@ SCORE_COLUMNS = ["path", "machine", "section", "domain", "split", "label", "scor
 DECISION_COLUMNS = ["threshold", "decision", "percentile"]
 """Columns a decided scores table adds right after ``score`` (see :func:`add_decisions`)."""
 
-STRING_COLUMNS = ["path", "machine", "section", "domain", "split", "machine_id", "layout"]
+STATUS_COLUMNS = ["status", "status_reason"]
+"""Columns after the decision columns: ``status`` is ``ok``, ``sensor`` (a sensor problem,
+:mod:`soundwatch.sensor`: never decided anomalous) or ``error``; ``status_reason`` says why."""
+
+STRING_COLUMNS = ["path", "machine", "section", "domain", "split", "machine_id", "layout",
+                  "status", "status_reason"]
 """Columns read back as strings (so that section ``"00"`` stays ``"00"``)."""
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -153,18 +160,35 @@ def validate_scores_table(
     for col in ("threshold", "percentile"):
         if col in out:
             out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
+    if "status" in out:
+        from soundwatch.sensor import STATUSES
+
+        out["status"] = [_as_str_or_none(v) or "ok" for v in out["status"]]
+        bad = sorted(set(out["status"]) - set(STATUSES))
+        if bad:
+            raise EvaluationError(where, f"status must be one of {', '.join(STATUSES)}, "
+                                  f"got {', '.join(map(str, bad))}")
+        if "decision" in out and (out.loc[out["status"] != "ok", "decision"] == 1).any():
+            raise EvaluationError(where, "a clip with a sensor or error status is decided "
+                                  "anomalous")
+    if "status_reason" in out:
+        out["status_reason"] = [_as_str_or_none(v) or "" for v in out["status_reason"]]
     return out[_ordered_columns(out)].reset_index(drop=True)
 
 
 def _ordered_columns(df: pd.DataFrame) -> list[str]:
-    """:data:`SCORE_COLUMNS`, then the decision columns present, then the rest."""
-    decided = [c for c in DECISION_COLUMNS if c in df.columns]
-    extras = [c for c in df.columns if c not in SCORE_COLUMNS and c not in DECISION_COLUMNS]
+    """:data:`SCORE_COLUMNS`, the decision and status columns present, then the rest."""
+    decided = [c for c in DECISION_COLUMNS + STATUS_COLUMNS if c in df.columns]
+    extras = [c for c in df.columns if c not in SCORE_COLUMNS and c not in decided]
     return SCORE_COLUMNS + decided + extras
 
 
 def add_decisions(df: pd.DataFrame, deciders: Mapping[str, Any]) -> pd.DataFrame:
     """A copy of a scores table with ``threshold``, ``decision`` and ``percentile`` columns.
+
+    Each row is decided by its machine type's rule, the rule of its section when the
+    rule has one (:class:`soundwatch.decisions.Decider`); rows whose ``status`` is not
+    ``ok`` (sensor problems) get decision 0 whatever their score.
 
     Args:
         df: A scores table.
@@ -180,16 +204,42 @@ def add_decisions(df: pd.DataFrame, deciders: Mapping[str, Any]) -> pd.DataFrame
     decision = np.zeros(len(out), dtype=np.int64)
     percentile = np.full(len(out), np.nan)
     machines = out["machine"].astype(str).to_numpy()
+    sections = out["section"].to_numpy(dtype=object) if "section" in out else None
     for machine, decider in deciders.items():
         rows = machines == str(machine)
         if not rows.any():
             continue
-        threshold[rows] = decider.threshold
-        decision[rows] = decider.decide(scores[rows])
-        percentile[rows] = decider.percentile(scores[rows])
+        secs = None if sections is None else list(sections[rows])
+        threshold[rows] = decider.thresholds(int(rows.sum()), secs)
+        decision[rows] = decider.decide(scores[rows], secs)
+        percentile[rows] = decider.percentile(scores[rows], secs)
+    if "status" in out:
+        status = out["status"].fillna("ok").astype(str).to_numpy()
+        decision[status != "ok"] = 0
     out["threshold"] = threshold
     out["decision"] = decision
     out["percentile"] = percentile
+    return out[_ordered_columns(out)].reset_index(drop=True)
+
+
+def add_status(df: pd.DataFrame, checks: Sequence[Any]) -> pd.DataFrame:
+    """A copy of a scores table with ``status`` and ``status_reason`` from sensor checks.
+
+    Args:
+        df: A scores table.
+        checks: One :class:`soundwatch.sensor.SensorCheck` per row.
+
+    Returns:
+        The table with :data:`STATUS_COLUMNS`; a decided table's non-``ok`` rows get
+        decision 0.
+    """
+    if len(checks) != len(df):
+        raise EvaluationError("scores", f"{len(checks)} sensor checks for {len(df)} rows")
+    out = df.copy()
+    out["status"] = [c.status for c in checks]
+    out["status_reason"] = [c.reason for c in checks]
+    if "decision" in out:
+        out.loc[out["status"] != "ok", "decision"] = 0
     return out[_ordered_columns(out)].reset_index(drop=True)
 
 

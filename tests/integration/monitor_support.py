@@ -21,7 +21,9 @@ def write_clip(path: Path, amp: float = 0.1, seconds: float = 0.5, seed: int = 0
 
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    x = np.clip(amp * rng.standard_normal(int(SR * seconds)), -1, 1).astype(np.float32)
+    x = amp * rng.standard_normal(int(SR * seconds))
+    # loud, not clipped: a clipped clip is a sensor problem, never a machine anomaly
+    x = (x / max(1.0, float(np.abs(x).max()))).astype(np.float32)
     sf.write(path, x, SR, subtype="PCM_16")
     return path
 

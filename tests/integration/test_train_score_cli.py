@@ -95,7 +95,8 @@ def test_long_recording_command(run_dir, tmp_path, monkeypatch, capsys):
                          "2", "--machine", "fan", "--out", tmp_path / "w")
     assert code == 0, err
     rows = (tmp_path / "w" / "long_windows.csv").read_text().splitlines()
-    assert rows[0] == "start_s,end_s,score,threshold,decision,percentile" and len(rows) == 1 + 10
+    assert rows[0] == ("start_s,end_s,score,threshold,decision,percentile,status,"
+                       "status_reason") and len(rows) == 1 + 10
     assert (tmp_path / "w" / "long_windows.png").stat().st_size > 1000
     assert (tmp_path / "w" / "long_events.csv").is_file()
     assert (tmp_path / "w" / "long_events.json").is_file()

@@ -29,6 +29,7 @@ from soundwatch.cli import (
     render_cmd,  # noqa: F401
     serve_cmd,  # noqa: F401
     synth_cmd,  # noqa: F401
+    threshold_cmd,  # noqa: F401
     train_cmd,  # noqa: F401
     watch_cmd,  # noqa: F401
 )

@@ -103,11 +103,13 @@ def evaluate(
                      "_test.csv files (labels; domains under ground_truth_domain/)."),
     ] = None,
     threshold: Annotated[
-        str,
-        typer.Option("--threshold", help="Decision threshold per machine type and section: "
-                     "gamma[:Q] (DCASE baseline, needs scores/train_scores.csv), best-f1 "
-                     "(optimistic: uses test labels), fixed:VALUE, contamination:Q."),
-    ] = "gamma",
+        str | None,
+        typer.Option("--threshold", help="Also show what this policy would flag, as a "
+                     "suggestion: far:RATE, gamma:Q, contamination:Q, fixed:VALUE or best-f1 "
+                     "(optimistic: uses the test labels). The decisions stay the scoring's "
+                     "(fixed at training; change them with soundwatch threshold).",
+                     show_default=False),
+    ] = None,
     ci: Annotated[bool, typer.Option("--ci", help="Bootstrap 95% confidence intervals.")] = False,
     n_boot: Annotated[int, typer.Option("--n-boot", help="Bootstrap replicates.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 0,
@@ -147,7 +149,18 @@ def evaluate(
     title = f"{run.name}: {result.mode}, threshold {result.thresholds.spec}"
     print_evaluation(result, title=title, console=console)
     flagged = int(result.scores["decision"].sum())
-    console.print(f"{flagged} of {len(result.scores)} clip(s) flagged", highlight=False)
+    console.print(f"{flagged} of {len(result.scores)} clip(s) flagged (decisions of the "
+                  f"scoring, {result.metrics['decision']['policy']})", highlight=False)
+    sensor = int(result.metrics["counts"].get("sensor") or 0)
+    if sensor:
+        console.print(f"{sensor} clip(s) with a sensor problem (status 'sensor'; never "
+                      "counted as anomalies)", highlight=False)
+    for name, tip in result.suggestions.items():
+        extra = "".join(f", {k} {tip[k]:.3f}" for k in ("precision", "recall", "f1")
+                        if isinstance(tip.get(k), float) and not math.isnan(tip[k]))
+        note = " (optimistic: chosen on the test labels)" if tip.get("optimistic") else ""
+        console.print(f"suggestion, not applied: {name} would flag {tip['flagged']}{extra}"
+                      f"{note}", highlight=False)
     for key in ("metrics", "results", "report"):
         if key in result.paths:
             console.print(f"{key}: {result.paths[key]}", highlight=False)

@@ -61,6 +61,11 @@ def serve(
     alert_k: AlertK = 1,
     alert_n: AlertN = 1,
     cooldown: Cooldown = 0.0,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Alarm level instead of each run's saved one (refitted on its "
+        "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
+        "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
+        show_default=False)] = None,
 ) -> None:
     """Serve the runs' detectors over HTTP, with the history API and the monitoring page."""
     _need_serve_extra()
@@ -74,7 +79,7 @@ def serve(
         raise ConfigError("--max-upload-mb", f"must be positive, got {max_upload_mb}")
     _check_port(host, port)
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
-    scorer = Scorer(runs)
+    scorer = Scorer(runs, threshold)
     scorer.warm_up()
     history = History(db or default_db(runs[0]))
     try:

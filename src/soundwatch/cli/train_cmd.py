@@ -165,6 +165,8 @@ def train(
         int, typer.Option("--num-nodes", min=1, help="Lightning nodes (run the same command "
                           "on each; docs/scale.md).")
     ] = 1,
+    threshold: Annotated[str | None, typer.Option("--threshold", help=THRESHOLD_HELP,
+                                                  show_default=False)] = None,
 ) -> None:
     """Train one detector per machine type on the training split of DATA."""
     from soundwatch.config import parse_params
@@ -200,12 +202,20 @@ def train(
             devices=_parse_devices(devices),
             strategy=strategy,
             num_nodes=num_nodes,
+            threshold=threshold,
         )
     except MachinesFailed as exc:  # one line per failed machine type, then the error line
         for name, reason in sorted(exc.failures.items()):
             typer.echo(f"failed {name}: {reason}", err=True)
         raise
     _print_train_summary(run)
+
+
+THRESHOLD_HELP = (
+    "Alarm level, fitted on the out-of-fold scores of the normal training clips: "
+    "far:RATE (target false-alarm rate on normal recordings; default far:0.01), fixed:V, "
+    "gamma:Q (DCASE baseline) or contamination:Q. Change it later with soundwatch threshold.")
+"""``--threshold`` of train (score, watch and serve: instead of the run's saved rule)."""
 
 
 def _parse_devices(text: str | None) -> int | str | list[int] | None:
@@ -237,10 +247,22 @@ def _print_train_summary(run: Run) -> None:
         table.add_row(machine, str(facts.get("train_clips", "")), str(facts.get("skipped", 0)),
                       f"{wall:.1f}" if wall is not None else "")
     console.print(table)
+    _print_decisions(run, console)
     skipped = run.info.get("skipped", [])
     if skipped:
         console.print(f"[yellow]{len(skipped)} unreadable file(s) skipped[/] (see run.json)")
     console.print(f"next: soundwatch score {run.root}")
+
+
+def _print_decisions(run: Run, console: Any) -> None:
+    """Each machine type's alarm level and its estimated false-alarm rate."""
+    from soundwatch.cli.threshold_cmd import describe_decider
+    from soundwatch.decisions import read_decider
+
+    for machine in run.machines():
+        decider = read_decider(run.root, machine)
+        if decider is not None:
+            console.print(describe_decider(machine, decider), highlight=False)
 
 
 @app.command()
@@ -303,6 +325,10 @@ def score(
                            "score the DATA files with onnxruntime, without torch; CSV on stdout "
                            "or --out FILE.")
     ] = False,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Alarm level for this scoring instead of the run's saved one "
+        "(refitted on the run's out-of-fold training scores): far:RATE, fixed:V, gamma:Q or "
+        "contamination:Q. Default: the rule fixed at training.", show_default=False)] = None,
 ) -> None:
     """Score recordings (or one long recording in windows) with a trained RUN, with decisions."""
     if exported:
@@ -325,6 +351,7 @@ def score(
         result = score_long_recording(
             run, paths[0], window, hop if hop is not None else window,
             machine=machine[0] if machine else None, out=out, device=device, gap=gap,
+            threshold=threshold,
         )
         if as_json:
             _print_json({
@@ -346,11 +373,12 @@ def score(
     table = run_score(run, paths or None, out, skip_bad=skip_bad, machines=machine or None,
                       device=device, progress=sys.stderr.isatty() and not as_json,
                       explain=explain, on_machine=_feedback("scoring"), backend=backend,
-                      ray_settings=settings)
+                      ray_settings=settings, threshold=threshold)
     out_dir = Path(table.attrs.get("scores_dir", out or run / "scores"))
     if as_json:
         cols = [c for c in ("path", "machine", "section", "domain", "split", "label", "score",
-                            "threshold", "decision", "percentile") if c in table.columns]
+                            "threshold", "decision", "percentile", "status", "status_reason")
+                if c in table.columns]
         rows = table[cols].astype(object).where(table[cols].notna(), None)
         _print_json({"scores_dir": str(out_dir), "clips": rows.to_dict("records")})
         return
@@ -376,11 +404,14 @@ def _score_exported(export: Path, data: list[Path], out: Path | None,
             files.append(str(path))
     one = machine[0] if machine else None
     if out is None:
-        write_scores(str(export), files, sys.stdout, one)
-        return
-    with atomic_open(out, "w", newline="", encoding="utf-8") as handle:
-        write_scores(str(export), files, handle, one)
-    typer.echo(f"scored {len(files)} file(s) with {export} -> {out}", err=True)
+        scored = write_scores(str(export), files, sys.stdout, one)
+    else:
+        with atomic_open(out, "w", newline="", encoding="utf-8") as handle:
+            scored = write_scores(str(export), files, handle, one)
+        typer.echo(f"scored {scored} file(s) with {export} -> {out}", err=True)
+    if scored < len(files):  # the batch went on; the bad files have error rows
+        raise ConfigError("DATA", f"{len(files) - scored} of {len(files)} file(s) not scored "
+                          "(status 'error' rows give the reasons)")
 
 
 def _finite(value: float) -> float | None:
@@ -437,6 +468,19 @@ def _print_score_summary(table: pd.DataFrame, out_dir: Path) -> None:
                         f"{pct.max():.1f}" if len(pct) else "",
                         str(int(part["label"].notna().sum())))
     console.print(summary)
+    for machine, rule in sorted((table.attrs.get("decisions") or {}).items()):
+        far = rule.get("false_alarm") or {}
+        if far.get("n"):
+            console.print(f"{machine}: alarm level {rule['policy']}: false alarms expected on "
+                          f"about {100 * far['estimate']:.3g} % of normal clips (95 % interval "
+                          f"{100 * far['low']:.3g}-{100 * far['high']:.3g} %, from "
+                          f"{far['n']} normal training clips)", highlight=False)
+    if "status" in table and (table["status"] != "ok").any():
+        bad = table[table["status"] != "ok"]
+        console.print(f"{len(bad)} clip(s) with a sensor problem (never counted as anomalies):")
+        for rec in bad.head(10).to_dict("records"):
+            console.print(f"  {rec['machine']}: {Path(str(rec['path'])).name}  "
+                          f"{rec['status']}: {rec['status_reason']}", highlight=False)
     flagged = table[table["decision"] == 1] if "decision" in table else table.iloc[:0]
     if len(flagged):
         console.print(f"{len(flagged)} clip(s) flagged as anomalous, highest first:")

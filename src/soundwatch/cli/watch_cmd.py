@@ -66,6 +66,11 @@ def watch(
     alert_k: AlertK = 1,
     alert_n: AlertN = 1,
     cooldown: Cooldown = 0.0,
+    threshold: Annotated[str | None, typer.Option(
+        "--threshold", help="Alarm level instead of the run's saved one (refitted on its "
+        "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
+        "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
+        show_default=False)] = None,
 ) -> None:
     """Watch a folder: score each new audio file once it is complete, record it, alert.
 
@@ -84,7 +89,7 @@ def watch(
     if not folder.is_dir():
         raise ConfigError(folder, "no such folder to watch")
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
-    scorer = Scorer([run])
+    scorer = Scorer([run], threshold)
     scorer.warm_up()
     history = History(db or default_db(run))
     stop = threading.Event()

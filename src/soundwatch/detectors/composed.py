@@ -67,9 +67,9 @@ class ComposedDetector(Detector):
     works with any encoder.
 
     ``fit`` also computes out-of-fold training scores (``train_scores_``: the scorer is
-    refitted ``5`` times, each fold scored by a scorer that never saw it) and the DCASE
-    gamma threshold on them (``threshold_``), so decisions mean the same for every
-    detector.
+    refitted ``5`` times, each fold scored by a scorer that never saw it) and the default
+    decision policy's threshold on them (``threshold_``, ``far:0.01``: see
+    :mod:`soundwatch.decisions`), so decisions mean the same for every detector.
 
     Args:
         frontend: Front-end name (``soundwatch components``).

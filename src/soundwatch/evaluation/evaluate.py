@@ -19,7 +19,9 @@ from soundwatch.errors import EvaluationError
 from soundwatch.evaluation import dcase
 from soundwatch.evaluation.metrics import decision_metrics, floored_hmean
 from soundwatch.evaluation.thresholds import (
+    DEFAULT_POLICY,
     Thresholds,
+    ThresholdSpec,
     apply_thresholds,
     fit_thresholds,
     parse_threshold,
@@ -67,8 +69,11 @@ class EvaluationResult:
         machines: Per machine type means.
         summary: Summary numbers (``official_score`` and the mode's means).
         metrics: The JSON-ready content of metrics.json.
-        scores: The evaluated test table with ``label`` joined and ``decision`` added.
-        thresholds: The fitted thresholds.
+        scores: The evaluated test table with ``label`` joined and the scoring's
+            ``decision`` (fitted here only for a table scored without decisions).
+        thresholds: The thresholds behind the decisions (``spec`` names their policy).
+        suggestions: Other thresholds evaluate suggests (never applied): policy ->
+            thresholds, flagged count and, with labels, their decision metrics.
         ci: Bootstrap intervals, or None.
         warnings: Warnings logged during the evaluation.
         paths: Files written (``metrics``, ``results``, ``report``, ``decisions``, ``plots``).
@@ -83,6 +88,7 @@ class EvaluationResult:
     scores: pd.DataFrame
     thresholds: Thresholds
     ci: dict[str, Any] | None = None
+    suggestions: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     paths: dict[str, Any] = field(default_factory=dict)
 
@@ -207,28 +213,85 @@ def _machine_confusions(details: dict[tuple[str, str], Any]) -> dict[str, list[l
     return {k: v.tolist() for k, v in out.items()}
 
 
+def _scored_thresholds(table: pd.DataFrame, policy: str | None) -> Thresholds:
+    """The thresholds a decided table was decided with, one per machine type and section."""
+    spec = ThresholdSpec("as-scored")
+    if policy:
+        with contextlib.suppress(EvaluationError):
+            spec = parse_threshold(policy)
+    out = Thresholds(spec)
+    sections = table["section"].where(table["section"].notna(), "").astype(str)
+    for (machine, section), part in table.assign(_sec=sections).groupby(["machine", "_sec"]):
+        values = part["threshold"].dropna().unique()
+        if len(values):
+            out.values[(str(machine), str(section))] = float(values[0])
+            out.details[(str(machine), str(section))] = {"fitted_on": "training (saved rule)"}
+    return out
+
+
+def _suggest(table: pd.DataFrame, train: pd.DataFrame | None, policies: list[str],
+             ) -> dict[str, Any]:
+    """What other thresholds would decide: suggestions, never applied to the decisions."""
+    out: dict[str, Any] = {}
+    labelled = table["label"].notna()
+    for policy in policies:
+        try:
+            spec = parse_threshold(policy)
+            if spec.needs_train_scores and (train is None or train.empty):
+                continue
+            if spec.optimistic and table.loc[labelled, "label"].nunique() < 2:
+                continue
+            fitted = fit_thresholds(spec, table, train)
+        except EvaluationError as exc:
+            log.warning("suggestion %s not computed: %s", policy, exc.reason)
+            continue
+        decided = apply_thresholds(table, fitted)
+        entry: dict[str, Any] = {
+            "status": "suggestion (not applied: the decisions are the scoring's)",
+            "optimistic": spec.optimistic,
+            "thresholds": fitted.as_dict()["values"],
+            "flagged": int(decided["decision"].sum()),
+        }
+        if labelled.any():
+            entry.update(_pooled_decisions(decided[labelled]))
+        out[str(spec)] = entry
+    return out
+
+
 def evaluate_scores(
     scores: pd.DataFrame,
     train_scores: pd.DataFrame | None = None,
     ground_truth: str | os.PathLike[str] | None = None,
-    threshold: str = "gamma",
+    threshold: str | None = None,
     ci: bool = False,
     mode: str = "auto",
     n_boot: int = 1000,
     seed: int = 0,
+    policy: str | None = None,
 ) -> EvaluationResult:
     """Evaluate a scores table in memory (nothing is written).
 
+    The decisions are the scoring's (its ``threshold`` and ``decision`` columns, from
+    the rule fixed at training: :mod:`soundwatch.decisions`), so the evaluation flags
+    exactly the clips ``score`` flagged. Only a table scored without decisions gets
+    them fitted here (``threshold``, default ``far:0.01``, on the training scores).
+    Other thresholds are *suggested* in ``suggestions`` (``threshold`` when it differs
+    from the decisions' policy, and ``best-f1`` when labels allow; optimistic), never
+    applied.
+
     Args:
         scores: The test scores table (:data:`soundwatch.scores.SCORE_COLUMNS`).
-        train_scores: The training clips' scores (needed by ``gamma`` and ``contamination``).
+        train_scores: The training clips' scores (for fitting and suggestions).
         ground_truth: Folder (or file) of DCASE ground-truth CSVs to join labels and
             domains from (read by :func:`soundwatch.datasets.metadata.read_ground_truth`).
-        threshold: ``gamma[:Q]``, ``best-f1``, ``fixed:VALUE`` or ``contamination:Q``.
+        threshold: A policy to suggest (``far:RATE``, ``gamma[:Q]``, ``best-f1``,
+            ``fixed:VALUE``, ``contamination:Q``), or to decide with when the table has
+            no decisions.
         ci: Add bootstrap 95 % confidence intervals.
         mode: ``auto``, ``dcase2024``, ``dcase2020`` or ``labelled``.
         n_boot: Bootstrap replicates.
         seed: Bootstrap seed.
+        policy: The policy the table's decisions were made with (for the record).
 
     Returns:
         The :class:`EvaluationResult` (``paths`` empty).
@@ -245,7 +308,7 @@ def evaluate_scores(
     if mode not in MODE_CHOICES:
         raise EvaluationError("--mode", f"unknown mode {mode!r}; expected one of "
                               f"{', '.join(MODE_CHOICES)}")
-    spec = parse_threshold(threshold)
+    asked = parse_threshold(threshold) if threshold else None
     with _collect_warnings() as warnings:
         started = time.perf_counter()
         table = validate_scores_table(scores)
@@ -257,15 +320,28 @@ def evaluate_scores(
         train = None
         if train_scores is not None:
             train = validate_scores_table(train_scores, "train scores")
-        if spec.needs_train_scores and (train is None or train.empty):
-            raise EvaluationError("train scores", f"the {spec.policy} threshold needs the "
-                                  "training clips' scores")
         chosen = dcase.infer_mode(table) if mode == "auto" else mode
-        thresholds = fit_thresholds(spec, table, train)
-        if spec.optimistic:
-            log.warning("best-f1 threshold is chosen on the test labels: precision, recall "
-                        "and F1 are optimistic")
-        decided = apply_thresholds(table, thresholds)
+        decided_before = "decision" in table and "threshold" in table \
+            and table["threshold"].notna().all()
+        if decided_before:
+            thresholds = _scored_thresholds(table, policy)
+            decided = table
+            source = "scoring"
+        else:
+            spec = asked or parse_threshold(DEFAULT_POLICY)
+            if spec.needs_train_scores and (train is None or train.empty):
+                raise EvaluationError("train scores", f"the {spec.policy} threshold needs the "
+                                      "training clips' scores")
+            thresholds = fit_thresholds(spec, table, train)
+            if spec.optimistic:
+                log.warning("best-f1 threshold is chosen on the test labels: precision, "
+                            "recall and F1 are optimistic")
+            decided = apply_thresholds(table, thresholds)
+            if "status" in decided:
+                decided.loc[decided["status"] != "ok", "decision"] = 0
+            source = "evaluate (the table had no decisions)"
+        wanted = [str(asked)] if asked is not None and str(asked) != str(thresholds.spec) else []
+        suggestions = _suggest(table, train, [*wanted, "best-f1"])
         labelled = dcase.evaluable_rows(decided)
         if labelled.empty:
             log.warning("no labelled clips: metrics need labels (pass ground truth)")
@@ -278,18 +354,26 @@ def evaluate_scores(
             intervals = dcase.bootstrap(labelled, chosen, n_boot=n_boot, seed=seed)
         results = _results_table(sections, machines, summary, chosen, labelled, intervals)
         elapsed = time.perf_counter() - started
+    status = decided["status"] if "status" in decided else None
     metrics = {
         "mode": chosen,
         "definition": DEFINITIONS[chosen],
         "official_score": summary.get("official_score"),
         "summary": summary,
         "threshold": thresholds.as_dict(),
+        "decision": {"source": source, "policy": str(thresholds.spec),
+                     "rule": "anomaly when score > threshold; clips with a sensor status "
+                             "are never anomalies",
+                     "flagged": int(decided["decision"].sum())},
+        "suggestions": suggestions,
         "counts": {
             "clips": len(decided),
             "labelled": len(labelled),
             "unlabelled": int(decided["label"].isna().sum()),
             "normal": int((labelled["label"] == 0).sum()),
             "anomaly": int((labelled["label"] == 1).sum()),
+            "flagged": int(decided["decision"].sum()),
+            "sensor": 0 if status is None else int((status == "sensor").sum()),
             "machines": sorted(decided["machine"].astype(str).unique().tolist()),
         },
         "sections": [
@@ -305,7 +389,7 @@ def evaluate_scores(
     return EvaluationResult(
         mode=chosen, results=results, sections=sections, machines=machines, summary=summary,
         metrics=_json_num(metrics), scores=decided, thresholds=thresholds, ci=intervals,
-        warnings=list(warnings),
+        warnings=list(warnings), suggestions=suggestions,
     )
 
 
@@ -369,7 +453,7 @@ def find_scores_dir(
 def evaluate_run(
     run_dir: str | os.PathLike[str],
     ground_truth: str | os.PathLike[str] | None = None,
-    threshold: str = "gamma",
+    threshold: str | None = None,
     ci: bool = False,
     mode: str = "auto",
     n_boot: int = 1000,
@@ -382,8 +466,8 @@ def evaluate_run(
     """Evaluate one scoring of a run: metrics.json, results.csv, plots/, report.html.
 
     Reads the scoring's ``scores.csv`` (default: the run's newest scoring, see
-    :func:`find_scores_dir`) and ``RUN/scores/train_scores.csv`` (for the gamma and
-    contamination thresholds and the score distributions), and writes everything
+    :func:`find_scores_dir`) and ``RUN/scores/train_scores.csv`` (for suggested thresholds
+    and the score distributions), and writes everything
     into the scoring's own folder, so evaluating one scoring never overwrites another's
     results: the DCASE decision files (``decision_result_<machine>_section_<XX>_test.csv``,
     ``decision_result_<machine>_id_<XX>.csv`` in DCASE 2020 mode), ``metrics.json``,
@@ -393,7 +477,8 @@ def evaluate_run(
     Args:
         run_dir: The run folder (or a scoring folder).
         ground_truth: Folder of DCASE ground-truth CSVs.
-        threshold: ``gamma[:Q]`` (default), ``best-f1``, ``fixed:VALUE``, ``contamination:Q``.
+        threshold: A policy to suggest besides the scoring's decisions (see
+            :func:`evaluate_scores`); the decisions are never replaced.
         ci: Add bootstrap 95 % confidence intervals.
         mode: ``auto`` (from the data), ``dcase2024``, ``dcase2020`` or ``labelled``.
         n_boot: Bootstrap replicates.
@@ -418,20 +503,22 @@ def evaluate_run(
     out_dir = run if legacy else scores_dir
     scores_path = scores_dir / "scores.csv"
     train_path = run / "scores" / "train_scores.csv"
-    spec = parse_threshold(threshold)
+    spec = parse_threshold(threshold) if threshold else None
     _check_recorded(run, scores_path, train_path)
     table = read_scores_table(scores_path)
     train = None
-    if spec.needs_train_scores:
-        if not train_path.is_file():
-            raise EvaluationError(train_path, f"not found: the {spec.policy} threshold needs the "
-                                  "training clips' scores (or use --threshold best-f1 / fixed:V)")
-        train = read_scores_table(train_path)
-    elif train_path.is_file():
+    decided = "decision" in table and "threshold" in table
+    if not decided and (spec is None or spec.needs_train_scores) and not train_path.is_file():
+        raise EvaluationError(train_path, "not found: the scoring has no decisions and fitting "
+                              "a threshold needs the training clips' scores (or use "
+                              "--threshold best-f1 / fixed:V)")
+    if train_path.is_file():
         train = read_scores_table(train_path)
     started = time.perf_counter()
     result = evaluate_scores(table, train, ground_truth=ground_truth, threshold=threshold,
-                             ci=ci, mode=mode, n_boot=n_boot, seed=seed)
+                             ci=ci, mode=mode, n_boot=n_boot, seed=seed,
+                             policy=_scoring_policy(run, scores_dir))
+    result.metrics["decision"]["machines"] = _run_decisions(run, scores_dir)
     paths: dict[str, Any] = {"scores_dir": scores_dir}
     known = result.scores
     if "layout" in known:
@@ -483,6 +570,42 @@ def _record_evaluation(run: Path, scores_dir: Path, result: EvaluationResult,
     finally:
         if hasattr(opened, "close"):
             opened.close()
+
+
+def _scoring_info(run: Path, scores_dir: Path) -> dict[str, Any]:
+    """The ``run.json`` entry of a scoring (``{}`` when unknown)."""
+    import json
+
+    try:
+        info = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    for entry in (info.get("scorings") or {}).values():
+        if isinstance(entry, dict) and entry.get("folder") and \
+                Path(entry["folder"]).resolve() == scores_dir.resolve():
+            return entry
+    return {}
+
+
+def _run_decisions(run: Path, scores_dir: Path) -> dict[str, Any]:
+    """Per machine type: the rule the scoring decided with (policy, threshold, false alarms)."""
+    import json
+
+    found = _scoring_info(run, scores_dir).get("decisions")
+    if found:
+        return found
+    try:
+        info = json.loads((run / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info.get("decisions") or {}
+
+
+def _scoring_policy(run: Path, scores_dir: Path) -> str | None:
+    """The policy a scoring decided with, when all its machine types share one."""
+    policies = {str(d.get("policy")) for d in _run_decisions(run, scores_dir).values()
+                if isinstance(d, dict)}
+    return policies.pop() if len(policies) == 1 else None
 
 
 def _check_recorded(run: Path, *paths: Path) -> None:

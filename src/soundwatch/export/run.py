@@ -98,9 +98,7 @@ def export_run(
             except DetectorError as exc:
                 result = MachineExport(machine, None, f"{exc.where}: {exc.reason}")
             else:
-                import json
-
-                manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+                manifest = _carry_decision(run, machine, path)
                 result = MachineExport(machine, path, None, manifest.get("verified"))
         results.append(result)
         if on_machine is not None:
@@ -111,3 +109,32 @@ def export_run(
         raise ConfigError(run.root, f"nothing could be exported ({reasons})")
     write_json(root / INDEX_FILE, {"machines": done, "run": run.root.name})
     return results
+
+
+def _carry_decision(run: Any, machine: str, path: Path) -> dict[str, Any]:
+    """Put the run's decision rule into an export folder; the manifest names it.
+
+    The rule (:func:`soundwatch.decisions.machine_decider`: the threshold set at
+    training or by ``soundwatch threshold``, section thresholds, training scores) goes
+    to ``decision.json``; ``manifest.json`` (rewritten last) gets its threshold, policy
+    and estimated false-alarm rate, so the runtime decides as ``score`` does.
+    """
+    import json
+
+    from soundwatch.atomic import write_json
+    from soundwatch.decisions import machine_decider
+    from soundwatch.runtime.manifest import DECISION_FILE, MANIFEST_FILE
+
+    manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
+    try:
+        decider = machine_decider(run, machine)
+    except DetectorError as exc:
+        log.warning("%s: the export keeps the detector's threshold (%s)", machine, exc)
+        return manifest
+    write_json(path / DECISION_FILE, {"machine": machine, **decider.as_dict()})
+    summary = decider.summary()
+    manifest["threshold"] = {"value": float(decider.threshold), "policy": decider.policy,
+                             "file": DECISION_FILE, "false_alarm": summary["false_alarm"],
+                             "sections": summary.get("sections", {})}
+    write_json(path / MANIFEST_FILE, manifest)
+    return manifest

@@ -20,7 +20,7 @@ from typing import Any
 
 from soundwatch.errors import ConfigError, DetectorError, SoundwatchError
 
-__all__ = ["added_normals", "add_normal", "refit_threshold"]
+__all__ = ["added_normals", "add_normal"]
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +59,6 @@ def added_normals(run: Any, machine: str) -> list[Any]:
     return out
 
 
-def refit_threshold(detector: Any) -> float:
-    """Refit a detector's threshold on its (new) out-of-fold training scores.
-
-    Keeps the detector's own policy (``threshold_policy_``, default gamma). The one place
-    feedback sets a threshold, so that another threshold rule replaces it here alone.
-
-    Returns:
-        The new threshold (also set on ``detector.threshold_``).
-    """
-    from soundwatch.decisions import Decider
-
-    policy = str(getattr(detector, "threshold_policy_", None) or "gamma")
-    decider = Decider.from_training_scores(detector.train_scores_, policy)
-    detector.threshold_ = decider.threshold
-    return float(decider.threshold)
-
-
 def add_normal(run_dir: str | os.PathLike[str], machine: str,
                files: Sequence[str | os.PathLike[str]], *,
                names: Sequence[str] | None = None, data: str | os.PathLike[str] | None = None,
@@ -108,7 +91,7 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
         DetectorError: A detector whose scorer cannot be refitted alone.
     """
     from soundwatch.audio import load
-    from soundwatch.decisions import Decider
+    from soundwatch.decisions import Decider, machine_decider, refit_threshold
     from soundwatch.pipeline import _cache_folder, _merge_table, run_context, training_normals
     from soundwatch.runs import Run
     from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
@@ -146,7 +129,7 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
             shutil.copyfile(path, stored)
             added.append({"name": name, "sha256": digest,
                           "stored": stored.relative_to(run.root).as_posix()})
-        before = float(Decider.from_detector(detector).threshold)
+        before = float(machine_decider(run, machine).threshold)
         change: dict[str, Any] = {
             "time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "kind": "add-normal", "machine": machine, "via": via, "files": added,
@@ -166,7 +149,6 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
         try:
             with run.step(f"add-normal/{machine}", clips=len(clips), added=len(added)):
                 detector.refit_scorer(clips, context)
-                after = refit_threshold(detector)
         except BaseException:
             run.info["changes"].pop()
             raise
@@ -175,6 +157,9 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
         write_scores_table(_merge_table(run.train_scores_path, machine, table),
                            run.train_scores_path)
         detector.save(run.detector_dir(machine))
+        # the run's rule keeps its policy (e.g. far:0.01), refitted on the new training scores
+        after = float(refit_threshold(run, machine, train_table=table,
+                                      reason="add-normal").threshold)
         change.update(train_clips=len(clips), threshold_after=after)
         added_total = sum(len(c.get("files") or []) for c in run.info["changes"]
                           if c.get("kind") == "add-normal" and c.get("machine") == machine)

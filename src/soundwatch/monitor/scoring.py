@@ -45,6 +45,10 @@ class Verdict:
         percentile: The score's percentile among the normal training clips' scores.
         seconds: The clip's length.
         scoring_s: Wall time of the detector call.
+        status: ``"ok"`` or ``"sensor"`` (a sensor problem, :mod:`soundwatch.sensor`:
+            decision is 0 whatever the score).
+        status_reason: Why, for ``"sensor"`` (``""`` when ok).
+        section: The section whose threshold decided (None: the machine type's).
     """
 
     machine: str
@@ -54,6 +58,9 @@ class Verdict:
     percentile: float
     seconds: float
     scoring_s: float
+    status: str = "ok"
+    status_reason: str = ""
+    section: str | None = None
 
     def fields(self) -> dict[str, Any]:
         """The history columns of this verdict."""
@@ -83,9 +90,10 @@ class LoadedMachine:
         return str(getattr(self.detector, "name", type(self.detector).__name__))
 
     def describe(self) -> dict[str, Any]:
-        """JSON-ready facts: machine, run, detector, threshold, policy."""
+        """JSON-ready facts: machine, run, detector, threshold, policy, false-alarm rate."""
         return {"machine": self.machine, "run": str(self.run), "detector": self.detector_name,
-                "threshold": float(self.decider.threshold), "policy": str(self.decider.policy)}
+                "threshold": float(self.decider.threshold), "policy": str(self.decider.policy),
+                "false_alarm": self.decider.false_alarm.as_dict()}
 
 
 class Scorer:
@@ -96,13 +104,17 @@ class Scorer:
 
     Args:
         runs: Run folders written by ``soundwatch train``.
+        threshold: Decide with this policy instead of each run's saved rule (refitted on
+            the same out-of-fold training scores; ``--threshold`` of watch and serve).
 
     Raises:
         ConfigError: No run given, a missing run folder, or a machine type in two runs.
         DetectorError: A run without a trained detector or a fitted threshold.
+        EvaluationError: A bad policy.
     """
 
-    def __init__(self, runs: Sequence[str | os.PathLike[str]]) -> None:
+    def __init__(self, runs: Sequence[str | os.PathLike[str]],
+                 threshold: str | None = None) -> None:
         from soundwatch.decisions import load_deciders
         from soundwatch.runs import Run
 
@@ -111,7 +123,7 @@ class Scorer:
         self.machines: dict[str, LoadedMachine] = {}
         for root in runs:
             run = Run.open(root)
-            deciders = load_deciders(run.root)
+            deciders = load_deciders(run.root, threshold)
             for machine in run.machines():
                 if machine in self.machines:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
@@ -146,13 +158,20 @@ class Scorer:
             raise DetectorError(machine, f"unknown machine type (known: {known})")
         return found
 
-    def score_signal(self, machine: str, signal: np.ndarray, sr: int) -> Verdict:
-        """Score one mono signal.
+    def score_signal(self, machine: str, signal: np.ndarray, sr: int,
+                     section: str | None = None, raw: np.ndarray | None = None,
+                     check: Any = None) -> Verdict:
+        """Score one mono signal, with its sensor check.
 
         Args:
             machine: Machine type.
             signal: 1-D float32 samples (validated, finite).
             sr: Their sample rate (the detector resamples when it needs another).
+            section: The clip's section (its threshold applies), or None.
+            raw: All the recording's channels ``(frames, channels)`` for the sensor
+                check (default: ``signal``).
+            check: A :class:`soundwatch.sensor.SensorCheck` already made (e.g. of the
+                whole file), used instead of checking ``raw``/``signal``.
 
         Returns:
             The verdict.
@@ -167,11 +186,18 @@ class Scorer:
         score = float(scores.reshape(-1)[0])
         if not math.isfinite(score):
             raise DetectorError(machine, f"the detector gave a non-finite score ({score})")
-        decider = loaded.decider
+        from soundwatch.sensor import check_signal
+
+        decider = loaded.decider.for_section(section)
+        if check is None:
+            check = check_signal(signal if raw is None else raw, int(sr),
+                                 loaded.decider.sample_rates)
+        decision = int(decider.decide([score])[0]) if check.ok else 0
         return Verdict(machine=machine, score=score, threshold=float(decider.threshold),
-                       decision=int(decider.decide([score])[0]),
-                       percentile=float(decider.percentile([score])[0]),
-                       seconds=float(signal.shape[0]) / float(sr), scoring_s=elapsed)
+                       decision=decision, percentile=float(decider.percentile([score])[0]),
+                       seconds=float(signal.shape[0]) / float(sr), scoring_s=elapsed,
+                       status=check.status, status_reason=check.reason,
+                       section=section if decider is not loaded.decider else None)
 
     def score_file(self, machine: str, path: str | os.PathLike[str]) -> Verdict:
         """Load (validate) and score one audio file.
@@ -180,9 +206,14 @@ class Scorer:
             AudioError: The file is not usable audio (one-line reason).
             DetectorError: As in :meth:`score_signal`.
         """
-        self.get(machine)  # an unknown machine before decoding
+        from soundwatch.decisions import section_of_path
+        from soundwatch.sensor import check_file
+
+        loaded = self.get(machine)  # an unknown machine before decoding
         signal, sr = load_native(path)
-        return self.score_signal(machine, signal, sr)
+        check = check_file(path, loaded.decider.sample_rates)  # every channel, as score does
+        return self.score_signal(machine, signal, sr, section=section_of_path(path),
+                                 check=check if check.status != "error" else None)
 
 
 def load_native(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:

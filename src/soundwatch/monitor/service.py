@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from soundwatch.decisions import section_of_path
 from soundwatch.errors import AudioError, ConfigError, DetectorError, SoundwatchError
 from soundwatch.monitor.alerts import Alerter
 from soundwatch.monitor.history import History, default_db, parse_since
@@ -205,7 +206,8 @@ class Service:
                 raise ServiceError(404, f"unknown machine type {machine!r} (known: {known})")
             try:
                 signal, sr = load_native(upload.path)
-                verdict = self.scorer.score_signal(machine, signal, sr)
+                verdict = self.scorer.score_signal(machine, signal, sr,
+                                                   section=section_of_path(upload.name))
             except AudioError as exc:
                 self.metrics.rejected.labels("bad_audio").inc()
                 raise ServiceError(422, f"{upload.name}: {exc.reason}") from None

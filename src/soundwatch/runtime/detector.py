@@ -55,9 +55,19 @@ class _Exported:
     decider: Any
 
     def _read_decider(self, train_scores: np.ndarray) -> None:
+        import json
+
         from soundwatch.decisions import Decider
 
         m = self.manifest
+        rule = m["threshold"].get("file")
+        if rule:  # the run's rule, with its section thresholds (soundwatch export of a run)
+            path = self.directory / str(rule)
+            try:
+                self.decider = Decider.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(path, f"unreadable decision rule ({exc})") from None
+            return
         self.decider = Decider(float(m["threshold"]["value"]),
                                np.sort(np.asarray(train_scores, dtype=np.float64)),
                                str(m["threshold"].get("policy", "gamma")))

@@ -13,6 +13,7 @@ from soundwatch.errors import ConfigError
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "DECISION_FILE",
     "INDEX_FILE",
     "MANIFEST_FILE",
     "MODEL_FILE",
@@ -32,6 +33,9 @@ SCORER_FILE = "scorer.npz"
 """The scorer's learned arrays (``allow_pickle=False``)."""
 SCORES_FILE = "train_scores.npy"
 """The out-of-fold training scores (percentiles)."""
+DECISION_FILE = "decision.json"
+"""The run's decision rule (:class:`soundwatch.decisions.Decider`: threshold per machine
+type and section, policy, training scores); named by ``manifest["threshold"]["file"]``."""
 INDEX_FILE = "index.json"
 """In a folder holding one export per machine type: the machine names."""
 

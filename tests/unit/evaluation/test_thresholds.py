@@ -91,13 +91,13 @@ def test_contamination_is_training_quantile():
 def test_fit_thresholds_per_section_and_machine_fallback(make_table):
     test = make_table([("fan", "00", "source", 0, 1.0), ("fan", "01", "source", 0, 1.0),
                        ("pump", "00", "source", 0, 1.0)])
-    train = make_table([("fan", "00", "source", 0, v) for v in range(11)]
+    train = make_table([("fan", "00", "source", 0, v) for v in range(21)]
                        + [("fan", "01", "source", 0, 100.0)]
                        + [("pump", "00", "source", 0, v) for v in (0, 10)])
     th = fit_thresholds("contamination:0.1", test, train)
-    assert th.values[("fan", "00")] == pytest.approx(9.0)
-    # fan 01 has one training score (< 2): fitted on all fan training scores
-    fan_all = np.r_[np.arange(11.0), 100.0]
+    assert th.values[("fan", "00")] == pytest.approx(18.0)
+    # fan 01 has one training score (< MIN_SECTION_TRAIN): fitted on all fan training scores
+    fan_all = np.r_[np.arange(21.0), 100.0]
     assert th.values[("fan", "01")] == pytest.approx(np.quantile(fan_all, 0.9))
     assert th.details[("fan", "01")]["fitted_on"] == "machine"
     assert th.values[("pump", "00")] == pytest.approx(9.0)

@@ -215,22 +215,18 @@ def test_sensor_verdict_is_recorded_and_never_an_anomaly(monitor_run, tmp_path):
     history, the answer and the state as a sensor fault, even with decision 1."""
     pytest.importorskip("fastapi", reason="the serve extra (fastapi) is not installed")
     pytest.importorskip("httpx", reason="httpx (FastAPI's TestClient) is not installed")
-    from dataclasses import dataclass
+    import dataclasses
 
     from fastapi.testclient import TestClient
 
     from soundwatch.monitor.alerts import Alerter
-    from soundwatch.monitor.scoring import Scorer, Verdict
+    from soundwatch.monitor.scoring import Scorer
     from soundwatch.monitor.service import Service, create_app
-
-    @dataclass(frozen=True)
-    class SensorVerdict(Verdict):
-        status: str = "sensor"
-        status_reason: str = "all samples are zero"
 
     scorer = Scorer([monitor_run])
     real = scorer.score_signal
-    scorer.score_signal = lambda *a: SensorVerdict(**vars(real(*a)) | {"decision": 1})
+    scorer.score_signal = lambda *a, **k: dataclasses.replace(
+        real(*a, **k), status="sensor", status_reason="all samples are zero", decision=1)
     fired = []
     alerter = Alerter(command="true", rule=AlertRule(1, 1))
     alerter._queue.put = fired.append  # what would be sent

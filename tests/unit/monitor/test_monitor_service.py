@@ -24,7 +24,9 @@ from soundwatch.monitor.service import Service, create_app  # noqa: E402
 def wav_bytes(amp=0.1, seconds=0.5, seed=0, subtype="PCM_16", data=None, fmt="WAV"):
     rng = np.random.default_rng(seed)
     if data is None:
-        data = (amp * rng.standard_normal(int(SR * seconds))).astype(np.float32)
+        data = amp * rng.standard_normal(int(SR * seconds))
+        # loud, not clipped: a clipped clip is a sensor problem, never a machine anomaly
+        data = (data / max(1.0, float(np.abs(data).max()))).astype(np.float32)
     buf = io.BytesIO()
     sf.write(buf, data, SR, subtype=subtype, format=fmt)
     return buf.getvalue()

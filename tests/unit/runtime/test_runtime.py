@@ -165,11 +165,12 @@ def test_command_line_scores_files_without_torch(exported, tmp_path):
          str(exported[0]), *map(str, paths)], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.strip().splitlines()
-    assert lines[0] == "path,score,decision,percentile"
+    assert lines[0] == ("path,machine,section,score,threshold,decision,percentile,status,"
+                        "status_reason")
     assert len(lines) == 3
     det = soundwatch.runtime.load(exported[0])
     expected = det.score(paths)
-    got = [float(line.split(",")[1]) for line in lines[1:]]
+    got = [float(line.split(",")[3]) for line in lines[1:]]
     np.testing.assert_allclose(got, expected, rtol=1e-5)
     res = subprocess.run([sys.executable, "-m", "soundwatch.runtime", str(tmp_path),
                           str(paths[0])], capture_output=True, text=True, timeout=120)
