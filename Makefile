@@ -37,6 +37,7 @@ bench: install
 	$(PY) benchmarks/export.py
 	$(PY) benchmarks/scale.py
 	$(PY) benchmarks/default_cost.py
+	$(PY) benchmarks/robustness.py --default-check
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache runs
