@@ -119,7 +119,7 @@ def normal_stats(run: Run, machine: str, sr: int, *, store: bool = True) -> Norm
     frames = []
     for path in paths:
         try:
-            frames.append(logmel_db(load(path, sr=sr), sr))
+            frames.append(logmel_db(load(path, sr=sr, channel=run.channel()), sr))
         except AudioError as exc:
             log.warning("explanations: %s", exc)
     if not frames:
@@ -412,7 +412,7 @@ def explain_flagged(
             thr = threshold if thr is None or (isinstance(thr, float) and math.isnan(thr)) \
                 else float(thr)
             try:
-                signal = load(rec["path"], sr=sr)
+                signal = load(rec["path"], sr=sr, channel=det._context(None).channel)
             except AudioError as exc:
                 log.warning("no explanation: %s", exc)
                 continue

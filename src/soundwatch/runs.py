@@ -556,8 +556,15 @@ class Run:
                 self.root, f"no detector for machine {machine!r} (trained: {trained})"
             )
         from soundwatch.detectors import Detector
+        from soundwatch.training.context import RunContext
 
-        return Detector.load(self.detector_dir(machine))
+        det = Detector.load(self.detector_dir(machine))
+        det.set_context(RunContext(channel=self.channel()))  # read audio as it trained
+        return det
+
+    def channel(self) -> int | str:
+        """The audio channel the run trained on (``config.yaml``; ``"mean"``: mixed down)."""
+        return self.config().channel
 
     # -------------------------------------------------------------- run.json
     def save_info(self) -> None:

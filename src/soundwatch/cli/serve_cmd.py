@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.channel_option import ChannelOption, channel_value
 from soundwatch.errors import ConfigError
 
 
@@ -57,6 +58,7 @@ def serve(
         "--webhook", help="URL that gets a JSON POST for each anomalous clip.")] = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request.")] = False,
+    channel: ChannelOption = None,
 ) -> None:
     """Serve the runs' detectors over HTTP, with the history API and the monitoring page."""
     _need_serve_extra()
@@ -70,7 +72,7 @@ def serve(
     if max_upload_mb <= 0:
         raise ConfigError("--max-upload-mb", f"must be positive, got {max_upload_mb}")
     _check_port(host, port)
-    scorer = Scorer(runs)
+    scorer = Scorer(runs, channel=channel_value(channel))
     scorer.warm_up()
     alerter = Alerter(on_anomaly, webhook)
     history = History(db or default_db(runs[0]))

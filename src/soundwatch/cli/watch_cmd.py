@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.channel_option import ChannelOption, channel_value
 from soundwatch.errors import ConfigError
 
 
@@ -45,6 +46,7 @@ def watch(
         "file systems without change events; 0: only at start).")] = 30.0,
     once: Annotated[bool, typer.Option(
         "--once", help="Score the files present now, then exit.")] = False,
+    channel: ChannelOption = None,
 ) -> None:
     """Watch a folder: score each new audio file once it is complete, record it, alert.
 
@@ -62,7 +64,7 @@ def watch(
 
     if not folder.is_dir():
         raise ConfigError(folder, "no such folder to watch")
-    scorer = Scorer([run])
+    scorer = Scorer([run], channel=channel_value(channel))
     scorer.warm_up()
     alerter = Alerter(on_anomaly, webhook)
     history = History(db or default_db(run))

@@ -70,12 +70,14 @@ class LoadedMachine:
         run: The run folder it comes from.
         detector: The loaded detector.
         decider: Its :class:`~soundwatch.decisions.Decider`.
+        channel: The audio channel its files are read from (the run's, or ``--channel``).
     """
 
     machine: str
     run: Path
     detector: Any
     decider: Any
+    channel: int | str = 0
 
     @property
     def detector_name(self) -> str:
@@ -96,13 +98,17 @@ class Scorer:
 
     Args:
         runs: Run folders written by ``soundwatch train``.
+        channel: The audio channel to read from files (an index or ``"mean"``; default:
+            each run's own, as it trained).
 
     Raises:
         ConfigError: No run given, a missing run folder, or a machine type in two runs.
         DetectorError: A run without a trained detector or a fitted threshold.
     """
 
-    def __init__(self, runs: Sequence[str | os.PathLike[str]]) -> None:
+    def __init__(self, runs: Sequence[str | os.PathLike[str]],
+                 channel: int | str | None = None) -> None:
+        from soundwatch.config import parse_channel
         from soundwatch.decisions import load_deciders
         from soundwatch.runs import Run
 
@@ -112,13 +118,14 @@ class Scorer:
         for root in runs:
             run = Run.open(root)
             deciders = load_deciders(run.root)
+            chan = run.channel() if channel is None else parse_channel(channel)
             for machine in run.machines():
                 if machine in self.machines:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
                                       f"{self.machines[machine].run}; give each type once")
                 self.machines[machine] = LoadedMachine(machine, Path(run.root),
                                                        run.load_detector(machine),
-                                                       deciders[machine])
+                                                       deciders[machine], chan)
         log.info("loaded %d machine type(s): %s", len(self.machines), ", ".join(self.machines))
 
     def warm_up(self, seconds: float = 2.0, sr: int = 16000) -> None:
@@ -180,13 +187,18 @@ class Scorer:
             AudioError: The file is not usable audio (one-line reason).
             DetectorError: As in :meth:`score_signal`.
         """
-        self.get(machine)  # an unknown machine before decoding
-        signal, sr = load_native(path)
+        loaded = self.get(machine)  # an unknown machine before decoding
+        signal, sr = load_native(path, loaded.channel)
         return self.score_signal(machine, signal, sr)
 
 
-def load_native(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+def load_native(path: str | os.PathLike[str], channel: int | str = 0
+                ) -> tuple[np.ndarray, int]:
     """Load a clip at its own rate through :func:`soundwatch.audio.load` (all its checks).
+
+    Args:
+        path: The audio file.
+        channel: The channel to keep (an index or ``"mean"``).
 
     Returns:
         ``(samples, sample_rate)``.
@@ -194,7 +206,7 @@ def load_native(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     from soundwatch.audio import info, load
 
     meta = info(path)
-    return load(path, sr=None), int(meta.samplerate)
+    return load(path, sr=None, channel=channel), int(meta.samplerate)
 
 
 def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:

@@ -203,7 +203,7 @@ class Service:
                 self.metrics.rejected.labels("unknown_machine").inc()
                 raise ServiceError(404, f"unknown machine type {machine!r} (known: {known})")
             try:
-                signal, sr = load_native(upload.path)
+                signal, sr = load_native(upload.path, loaded.channel)
                 verdict = self.scorer.score_signal(machine, signal, sr)
             except AudioError as exc:
                 self.metrics.rejected.labels("bad_audio").inc()
@@ -340,7 +340,7 @@ def explain_clip_png(scorer: Scorer, record: dict[str, Any], audio: Path) -> byt
     with tempfile.TemporaryDirectory(prefix="soundwatch-explain-") as tmp:
         out = Path(tmp) / "explanation.png"
         try:
-            signal, sr = load_native(audio)
+            signal, sr = load_native(audio, loaded.channel)
             stats = None
             if not callable(getattr(loaded.detector, "explain_signal", None)):
                 stats = explain.normal_stats(Run.open(loaded.run), loaded.machine, sr)
