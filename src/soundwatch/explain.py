@@ -346,6 +346,17 @@ def explanation_path(folder: str | os.PathLike[str], machine: str, clip_path: st
     return Path(folder) / f"{_SAFE.sub('_', machine)}__{stem}.png"
 
 
+def _scoring_channel(folder: str | os.PathLike[str]) -> int | str | None:
+    """The channel the scoring beside ``folder`` (``<scoring>/explain``) read, if recorded."""
+    import json
+
+    try:
+        value = json.loads((Path(folder).parent / "scoring.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value.get("channel") if isinstance(value, dict) else None
+
+
 def explain_flagged(
     run: Run,
     table: pd.DataFrame,
@@ -391,10 +402,11 @@ def explain_flagged(
         det = dets.get(machine)
         if det is None:
             det = run.load_detector(machine)
-            if device is not None:
+            chan = _scoring_channel(folder)  # the scoring's --channel, else the run's
+            if device is not None or chan is not None:
                 from soundwatch.pipeline import _set_runtime
 
-                _set_runtime(det, device=device, progress=False)
+                _set_runtime(det, device=device, progress=False, channel=chan)
             dets[machine] = det
         sr = _detector_sr(det, DEFAULT_SR)
         stats = None
