@@ -398,6 +398,11 @@ class Run:
                     root,
                     f"cannot resume: run is {old_cfg.detector!r}, asked for {config.detector!r}",
                 )
+            if old_cfg.channel != config.channel:  # one channel per run: its config says which
+                raise ConfigError(
+                    root, f"cannot resume: run reads channel {old_cfg.channel}, asked for "
+                    f"{config.channel} (--channel)",
+                )
             if old_cfg.params != config.params or old_cfg.seed != config.seed:
                 log.warning(
                     "%s: resuming with changed params or seed; finished machines keep the old ones",
