@@ -279,6 +279,10 @@ def _print_train_summary(run: Run) -> None:
     skipped = run.info.get("skipped", [])
     if skipped:
         console.print(f"[yellow]{len(skipped)} unreadable file(s) skipped[/] (see run.json)")
+    channel = run.info.get("channel", 0)
+    if channel != 0:
+        console.print(f"audio channel: {channel} (recorded in the run; score, watch, serve and "
+                      "export read the same one)", highlight=False)
     console.print(f"next: soundwatch score {run.root}")
 
 
