@@ -4,20 +4,31 @@
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.soundwatch-installed
+# the base install alone (no extras): what `make demo` needs (soundwatch.demo imports no
+# extra: no Ray, Playwright, ONNX or service packages)
+BASE   := $(VENV)/.soundwatch-base
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install install-base demo test test-fast lint bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+install-base: $(BASE)
+
+# --no-compile: pip byte-compiles every file of every wheel (torch's thousands included):
+# 80 s of CPU of a 2-minute install; Python compiles the modules it imports on first use.
+$(BASE): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-compile torch==2.13.0
+	$(PY) -m pip install -q --no-compile -e .
+	touch $(BASE)
+
+$(STAMP): $(BASE)
+	$(PY) -m pip install -q --no-compile -e '.[dev]'
 	touch $(STAMP)
 
-demo: install
+demo: install-base
 	$(VENV)/bin/soundwatch demo
 
 test: install

@@ -18,6 +18,7 @@ __all__ = [
     "find_preset",
     "list_presets",
     "load_config",
+    "parse_channel",
     "parse_param",
     "parse_params",
     "presets_dir",
@@ -33,6 +34,33 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+def parse_channel(value: int | str, where: str = "--channel") -> int | str:
+    """A channel choice: an index (``0`` the first, ``-1`` the last) or ``"mean"``.
+
+    Args:
+        value: An int, or its text (``"3"``), or ``"mean"``.
+        where: What to name in an error message.
+
+    Returns:
+        The index as an int, or ``"mean"``.
+
+    Raises:
+        ConfigError: Neither an integer nor ``mean``.
+    """
+    if isinstance(value, bool):
+        raise ConfigError(where, f"channel must be an integer or 'mean', got {value!r}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text == "mean":
+        return "mean"
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(where, f"channel must be an integer (0 the first) or 'mean', "
+                          f"got {value!r}") from None
+
+
 @dataclass
 class RunConfig:
     """Everything a training run needs, as stored in the run folder's ``config.yaml``.
@@ -45,6 +73,8 @@ class RunConfig:
         machines: Machine types to train, or ``None`` for every type found.
         seed: Random seed passed to the detector.
         device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+        channel: The audio channel every command of the run reads (an index, 0 the
+            first), or ``"mean"`` to mix all channels down (:func:`parse_channel`).
     """
 
     detector: str
@@ -53,6 +83,7 @@ class RunConfig:
     machines: list[str] | None = None
     seed: int = 0
     device: str = "auto"
+    channel: int | str = 0
 
     def __post_init__(self) -> None:
         self.validate()
@@ -95,6 +126,7 @@ class RunConfig:
             raise ConfigError(
                 where, f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}"
             )
+        self.channel = parse_channel(self.channel, where)
         return self
 
     @classmethod
@@ -143,6 +175,7 @@ class RunConfig:
             "machines": list(self.machines) if self.machines else None,
             "seed": self.seed,
             "device": self.device,
+            "channel": self.channel,
         }
 
     def to_yaml(self) -> str:
@@ -160,6 +193,7 @@ class RunConfig:
         machines: Iterable[str] | None = None,
         seed: int | None = None,
         device: str | None = None,
+        channel: int | str | None = None,
     ) -> RunConfig:
         """A copy with the given values replacing the YAML's (``None`` keeps the YAML value).
 
@@ -182,6 +216,7 @@ class RunConfig:
             machines=self.machines if machines is None else list(machines) or None,
             seed=self.seed if seed is None else seed,
             device=self.device if device is None else device,
+            channel=self.channel if channel is None else channel,
         )
 
 

@@ -23,7 +23,7 @@ DEMO_DATA: dict[str, Any] = {
 }
 """The synthetic dataset the demo makes: small enough for a few minutes on 2 CPU cores."""
 
-DEMO_PARAMS: dict[str, dict[str, Any]] = {"ae": {"epochs": 20}}
+DEMO_PARAMS: dict[str, dict[str, Any]] = {"ae": {"epochs": 8}}
 """Per-detector overrides of the presets that keep the demo short."""
 
 DEMO_SCORING = "test"

@@ -119,7 +119,7 @@ def normal_stats(run: Run, machine: str, sr: int, *, store: bool = True) -> Norm
     frames = []
     for path in paths:
         try:
-            frames.append(logmel_db(load(path, sr=sr), sr))
+            frames.append(logmel_db(load(path, sr=sr, channel=run.channel()), sr))
         except AudioError as exc:
             log.warning("explanations: %s", exc)
     if not frames:
@@ -346,6 +346,17 @@ def explanation_path(folder: str | os.PathLike[str], machine: str, clip_path: st
     return Path(folder) / f"{_SAFE.sub('_', machine)}__{stem}.png"
 
 
+def _scoring_channel(folder: str | os.PathLike[str]) -> int | str | None:
+    """The channel the scoring beside ``folder`` (``<scoring>/explain``) read, if recorded."""
+    import json
+
+    try:
+        value = json.loads((Path(folder).parent / "scoring.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return value.get("channel") if isinstance(value, dict) else None
+
+
 def explain_flagged(
     run: Run,
     table: pd.DataFrame,
@@ -391,10 +402,11 @@ def explain_flagged(
         det = dets.get(machine)
         if det is None:
             det = run.load_detector(machine)
-            if device is not None:
+            chan = _scoring_channel(folder)  # the scoring's --channel, else the run's
+            if device is not None or chan is not None:
                 from soundwatch.pipeline import _set_runtime
 
-                _set_runtime(det, device=device, progress=False)
+                _set_runtime(det, device=device, progress=False, channel=chan)
             dets[machine] = det
         sr = _detector_sr(det, DEFAULT_SR)
         stats = None
@@ -412,7 +424,7 @@ def explain_flagged(
             thr = threshold if thr is None or (isinstance(thr, float) and math.isnan(thr)) \
                 else float(thr)
             try:
-                signal = load(rec["path"], sr=sr)
+                signal = load(rec["path"], sr=sr, channel=det._context(None).channel)
             except AudioError as exc:
                 log.warning("no explanation: %s", exc)
                 continue

@@ -65,19 +65,24 @@ def _check_data_folder(data: str | os.PathLike[str]) -> Path:
 
 
 def _discover(
-    data: str | os.PathLike[str], seed: int, *, train_normals: int | None = None
+    data: str | os.PathLike[str], seed: int, *, train_normals: int | None = None,
+    machines: Sequence[str] | None = None,
 ) -> list[Clip]:
     """The dataset's clips; clips without a split (MIMII raw) get the DCASE-2020-style one.
 
     Args:
-        data: Dataset root.
+        data: Dataset root: a known layout, else plain folders
+            (:func:`soundwatch.datasets.folders.discover_training`).
         seed: Seed of the split draw (``--split-seed``, default the run's seed).
         train_normals: Normal recordings per machine ID to train on (``--train-normals``).
+        machines: The run's ``--machine`` names; one names the machine of plain recordings.
     """
-    from soundwatch.datasets import assign_split, discover
+    from soundwatch.datasets import assign_split
+    from soundwatch.datasets.folders import discover_training
 
     root = _check_data_folder(data)
-    clips = list(discover(root))
+    one = machines[0] if machines and len(machines) == 1 else None
+    clips = list(discover_training(root, one))
     if any(c.split is None for c in clips):
         log.info("%s: some clips have no split; assigning one (seed %d)", root, seed)
         clips = assign_split(clips, seed=seed, train_normals=train_normals)
@@ -85,7 +90,7 @@ def _discover(
 
 
 def check_clips(
-    clips: Sequence[Clip], skip_bad: bool
+    clips: Sequence[Clip], skip_bad: bool, channel: int | str = 0
 ) -> tuple[list[Clip], list[dict[str, str]]]:
     """Keep the clips :func:`soundwatch.audio.load` can read.
 
@@ -93,6 +98,7 @@ def check_clips(
         clips: Clips to check.
         skip_bad: When false, nothing is checked here (the first unreadable file then
             raises :class:`~soundwatch.errors.AudioError` where it is loaded).
+        channel: The channel that will be read (a file without it is unreadable).
 
     Returns:
         ``(good_clips, skipped)`` where ``skipped`` holds ``{"path", "reason"}`` dicts.
@@ -105,7 +111,7 @@ def check_clips(
     skipped: list[dict[str, str]] = []
     for clip in clips:
         try:
-            load(clip.path, sr=None)  # decode + validate; no resampling needed for a check
+            load(clip.path, sr=None, channel=channel)  # decode + validate; no resampling
         except AudioError as exc:
             log.warning("skipping %s: %s", clip.path, exc.reason)
             skipped.append({"path": str(clip.path), "reason": exc.reason})
@@ -145,6 +151,7 @@ def resolve_config(
     objective: str | None = None,
     seed: int | None = None,
     device: str | None = None,
+    channel: int | str | None = None,
 ) -> RunConfig:
     """Merge a YAML config (or preset) with explicit options; the options win.
 
@@ -158,6 +165,7 @@ def resolve_config(
         objective: Shortcut for ``params["objective"]`` (network detectors).
         seed: Random seed (default: the YAML's, else 0).
         device: ``auto``, ``cpu``, ``cuda`` (default: the YAML's, else ``auto``).
+        channel: Audio channel index or ``"mean"`` (default: the YAML's, else 0).
 
     Returns:
         The resolved, validated config.
@@ -180,10 +188,13 @@ def resolve_config(
             detector = DEFAULT_DETECTOR  # the recommended detector (docs/benchmarks.md)
         base = RunConfig(detector=detector)
     from soundwatch.detectors import create_detector
+    from soundwatch.detectors.registry import resolve_detector_name
     from soundwatch.errors import DetectorError
 
     extra = dict(params or {})
-    name = detector or base.detector
+    if detector:  # ``default``: the run records the preset's real name
+        detector = resolve_detector_name(detector)
+    name = detector or resolve_detector_name(base.detector)
     create_detector(name)  # raises DetectorError for an unknown name
     shortcuts = (("--epochs", "epochs", epochs), ("--objective", "objective", objective))
     for flag, key, value in shortcuts:
@@ -202,7 +213,12 @@ def resolve_config(
         machines=machines,
         seed=seed,
         device=device,
+        channel=channel,
     )
+    if resolved.detector != name:  # a YAML's ``detector: default``: record the real name
+        import dataclasses
+
+        resolved = dataclasses.replace(resolved, detector=name)
     for key in RUNTIME_PARAMS:
         if key in resolved.params:
             option = f"--{key.replace('_', '-')} or top-level '{key}:'" if key in (
@@ -235,6 +251,8 @@ def run_context(cfg: RunConfig | None = None, **settings: Any) -> Any:
 
     if cfg is not None and "device" not in settings:
         settings["device"] = cfg.device
+    if cfg is not None and "channel" not in settings:
+        settings["channel"] = cfg.channel
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in settings.items()
                 if v is not None}
     return RunContext(**settings)
@@ -282,6 +300,7 @@ def train(
     strategy: str | None = None,
     num_nodes: int = 1,
     threshold: str | None = None,
+    channel: int | str | None = None,
 ) -> Run:
     """Train one detector per machine type on a dataset's training split.
 
@@ -330,6 +349,9 @@ def train(
         threshold: The decision policy fitted on each machine type's out-of-fold
             training scores and saved as ``decisions/<machine>.json`` (default
             ``far:0.01``; see :mod:`soundwatch.decisions`).
+        channel: The audio channel to read from multi-channel files (an index, 0 the
+            first, or ``"mean"``; default: the config's, else 0). Recorded in
+            ``config.yaml`` and ``run.json``; scoring, the service and the export use it.
 
     Returns:
         The run (its ``root`` is the run folder, ``info`` the ``run.json`` content).
@@ -349,7 +371,7 @@ def train(
     _check_data_folder(data)  # the cheapest mistake first: no detector import needed
     cfg = resolve_config(
         data, detector, config, machines=machines, params=params, epochs=epochs,
-        objective=objective, seed=seed, device=device,
+        objective=objective, seed=seed, device=device, channel=channel,
     )
     cache = _cache_folder(cache_dir, no_cache)
     if cache is not None:  # a cache folder that is a file or read-only fails before any work
@@ -365,7 +387,8 @@ def train(
 
     start = time.perf_counter()
     split_draw = cfg.seed if split_seed is None else int(split_seed)
-    clips = _discover(cfg.data, split_draw, train_normals=train_normals)  # type: ignore[arg-type]
+    clips = _discover(cfg.data, split_draw, train_normals=train_normals,  # type: ignore[arg-type]
+                      machines=cfg.machines)
     discover_s = time.perf_counter() - start
     train_clips = [c for c in clips if c.split == TRAIN_SPLIT]
     found = sorted({c.machine for c in clips})
@@ -382,10 +405,13 @@ def train(
             f"{_missing_reason(clips, missing, supervised)}",
         )
 
+    if not skip_bad:  # a channel some file lacks: before a run folder is made
+        _check_channel([c for m in chosen for c in by_machine[m]], cfg.channel)
     run = Run.create(cfg, out, runs_dir=runs_dir, resume=resume)
     if train_normals is not None or split_seed is not None:
         run.info["split"] = {"seed": split_draw, "train_normals": train_normals}
     run.record_step("discover", discover_s, clips=len(clips))
+    run.info["channel"] = cfg.channel
     todo = []
     for machine in chosen:
         if resume and run.has_detector(machine):
@@ -404,6 +430,7 @@ def train(
 
         failures = train_on_ray(run, job, {m: by_machine[m] for m in todo},
                                 ray_settings or RaySettings(), on_machine)
+        _check_abnormal_folders(run, clips, [m for m in chosen if m not in failures])
         run.info["failed"] = failures
         run.info["finished"] = not failures
         run.save_info()
@@ -416,9 +443,47 @@ def train(
         record_machine(run, train_machine(job, machine, by_machine[machine]))
         if on_machine:
             on_machine(machine, "done")
+    _check_abnormal_folders(run, clips, chosen)
     run.info["finished"] = True
     run.save_info()
     return run
+
+
+def _check_channel(clips: Sequence[Clip], channel: int | str) -> None:
+    """Raise for the first clip that lacks ``channel`` (headers only: fast).
+
+    Raises:
+        AudioError: A file without that channel, or unreadable.
+    """
+    if channel in (0, "mean"):  # every audio file has them
+        return
+    from soundwatch.audio import info
+
+    for clip in clips:
+        n = info(clip.path).channels
+        if not -n <= int(channel) < n:
+            raise AudioError(clip.path, f"channel {channel} asked for (--channel), file has "
+                             f"{n} channel(s)")
+
+
+def _check_abnormal_folders(run: Run, clips: Sequence[Clip], machines: Sequence[str]) -> None:
+    """Score the ``abnormal/`` folder clips of plain-folder data after training (never fit).
+
+    Records :func:`soundwatch.abnormal_check.check_abnormal`'s facts as
+    ``run.json`` ``machines.<m>.abnormal_check``.
+    """
+    from soundwatch.datasets.folders import FOLDER_LAYOUT
+
+    for machine in machines:
+        abnormal = [c for c in clips if c.machine == machine and c.layout == FOLDER_LAYOUT
+                    and c.label == 1]
+        if not abnormal:
+            continue
+        from soundwatch.abnormal_check import check_abnormal
+
+        with run.step(f"abnormal_check/{machine}", clips=len(abnormal)):
+            facts = check_abnormal(run, machine, abnormal)
+        run.set_machine_info(machine, abnormal_check=facts)
 
 
 @dataclass(frozen=True)
@@ -499,7 +564,7 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
 
     cfg = job.cfg
     run = Run(job.run_root)
-    good, skipped = check_clips(clips, job.skip_bad)
+    good, skipped = check_clips(clips, job.skip_bad, cfg.channel)
     if not good:
         raise DatasetError(f"{cfg.data} [{machine}]", "every training clip is unreadable")
     tmp_log = run.train_log_dir / f".{machine}"
@@ -788,11 +853,17 @@ def _collect_train_log(tmp_dir: Path, dest: Path) -> None:
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
-def _part_key(run: Run, machine: str, clips: Sequence[Clip], skip_bad: bool) -> str:
+def _channel_line(channel: int | str) -> str:
+    """The channel's part of a job key (none for channel 0: keys of earlier scorings hold)."""
+    return "" if channel == 0 else f"channel={channel}\n"
+
+
+def _part_key(run: Run, machine: str, clips: Sequence[Clip], skip_bad: bool,
+              channel: int | str = 0) -> str:
     """Identity of one machine's scoring job: its detector files, clip list and options."""
     from soundwatch.features.cache import fingerprint
 
-    digest = hashlib.sha256(f"skip_bad={skip_bad}\n".encode())
+    digest = hashlib.sha256(f"skip_bad={skip_bad}\n{_channel_line(channel)}".encode())
     digest.update(f"{run.detector_fingerprint(machine)}\n".encode())  # every detector file
     for clip in sorted(clips, key=lambda c: str(c.path)):  # paths AND contents (issue 19)
         line = f"{clip.path}\t{clip.machine}\t{fingerprint(clip.path)}\n"
@@ -800,9 +871,10 @@ def _part_key(run: Run, machine: str, clips: Sequence[Clip], skip_bad: bool) -> 
     return digest.hexdigest()[:20]
 
 
-def _job_key(clips: Sequence[Clip], machines: Sequence[str], skip_bad: bool) -> str:
+def _job_key(clips: Sequence[Clip], machines: Sequence[str], skip_bad: bool,
+             channel: int | str = 0) -> str:
     """Identity of a whole scoring (which clips, which machines, which options)."""
-    head = f"skip_bad={skip_bad}\n{','.join(machines)}\n"
+    head = f"skip_bad={skip_bad}\n{','.join(machines)}\n{_channel_line(channel)}"
     digest = hashlib.sha256(head.encode("utf-8", "surrogateescape"))
     for clip in sorted(clips, key=lambda c: str(c.path)):
         digest.update(f"{clip.path}\t{clip.machine}\n".encode("utf-8", "surrogateescape"))
@@ -881,7 +953,8 @@ def _clips_to_score(
     if not paths:
         if cfg.data is None:
             raise ConfigError(run.config_path, "no data folder recorded; give DATA")
-        clips = _discover(cfg.data, split_seed, train_normals=train_normals)
+        clips = _discover(cfg.data, split_seed, train_normals=train_normals,
+                          machines=cfg.machines)
         return [c for c in clips if c.split == TEST_SPLIT], "test", str(Path(cfg.data).resolve())
     hint = machines[0] if machines and len(machines) == 1 else None
     clips = collect_recordings(paths, trained, hint)
@@ -906,6 +979,7 @@ def score(
     backend: str = "local",
     ray_settings: Any = None,
     threshold: str | None = None,
+    channel: int | str | None = None,
 ) -> pd.DataFrame:
     """Score recordings with a run's trained detectors, with decisions and percentiles.
 
@@ -948,6 +1022,8 @@ def score(
     Every clip also gets a sensor check (:mod:`soundwatch.sensor`): ``status`` and
     ``status_reason`` columns; a clip with a sensor problem keeps its score but is
     never decided anomalous.
+        channel: The audio channel to read (an index or ``"mean"``; default: the one
+            the run trained on). Recorded in ``scoring.json`` and ``run.json``.
 
     Returns:
         The scores table (:data:`soundwatch.scores.SCORE_COLUMNS` + decision columns);
@@ -975,6 +1051,12 @@ def score(
     policy = None if threshold is None else _check_policy(threshold)
     run = Run.open(run_dir)
     cfg = run.config()
+    from soundwatch.config import parse_channel
+
+    channel = cfg.channel if channel is None else parse_channel(channel)
+    if backend == "ray" and channel != cfg.channel:
+        raise ConfigError("--channel", "the Ray backend reads the run's channel "
+                          f"({cfg.channel}); score another channel locally")
     trained = run.machines()
     wanted = list(machines) if machines else None
     chosen = _pick_machines(trained, wanted, str(run.root))
@@ -989,13 +1071,13 @@ def score(
     if untrained:
         log.warning("%s: no trained detector for %s; their clips are left out",
                     run.root, ", ".join(untrained))
-    key = _job_key([c for c in clips if c.machine in chosen], chosen, skip_bad)
+    key = _job_key([c for c in clips if c.machine in chosen], chosen, skip_bad, channel)
     out_dir = _scoring_folder(run, out, label, key)
     name = _scoring_name(run, out_dir)
     scorings = run.info.setdefault("scorings", {})
     entry = scorings.setdefault(name, {})
     entry.update({"data": source, "key": key, "machines": chosen, "finished": False,
-                  "folder": str(out_dir.resolve())})
+                  "folder": str(out_dir.resolve()), "channel": channel})
     entry.setdefault("started", _now_stamp())
     run.record_step(f"score/{name}/discover", discover_s, clips=len(clips))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -1003,12 +1085,13 @@ def score(
 
     remove_leftovers(out_dir)  # temporary files of a killed scoring (issue 19)
     write_json(out_dir / "scoring.json", {"key": key, "data": source, "machines": chosen,
-                                          "run": str(run.root.resolve())})
+                                          "run": str(run.root.resolve()), "channel": channel})
     parts_dir = out_dir / "parts"
     tables: list[pd.DataFrame] = []
     deciders: dict[str, Any] = {}
     detectors: dict[str, Any] = {}
-    part_keys = {m: _part_key(run, m, tests[m], skip_bad) for m in chosen if tests.get(m)}
+    part_keys = {m: _part_key(run, m, tests[m], skip_bad, channel)
+                 for m in chosen if tests.get(m)}
     remote: dict[str, Any] = {}  # Ray backend: machine -> (good clips, skipped, scores)
     if backend == "ray":
         from soundwatch.scale import RaySettings
@@ -1038,13 +1121,13 @@ def score(
             if machine in remote:
                 good, skipped = remote[machine][0], remote[machine][1]
             else:
-                good, skipped = check_clips(mclips, skip_bad)
+                good, skipped = check_clips(mclips, skip_bad, channel)
             if skipped:
                 run.add_skipped(skipped, step=f"score/{name}/{machine}")
             if not good:
                 raise DatasetError(f"{source} [{machine}]", "every clip is unreadable")
             det = run.load_detector(machine)
-            _set_runtime(det, device=device, progress=progress)
+            _set_runtime(det, device=device, progress=progress, channel=channel)
             with run.step(f"score/{name}/{machine}", clips=len(good), skipped=len(skipped)):
                 values = remote[machine][2] if machine in remote else det.score(good)
                 table = make_scores_table(good, values)
@@ -1138,9 +1221,16 @@ def _read_key(marker: Path) -> str | None:
         return None
 
 
-def _set_runtime(det: Any, *, device: str | None, progress: bool) -> None:
-    """Give a loaded detector the run settings of this command (never saved)."""
-    det.set_context(run_context(device=device, progress=progress))
+def _set_runtime(det: Any, *, device: str | None, progress: bool,
+                 channel: int | str | None = None) -> None:
+    """Give a loaded detector the run settings of this command (never saved).
+
+    ``channel`` ``None`` keeps the one the detector was given (the run's, by
+    :meth:`~soundwatch.runs.Run.load_detector`).
+    """
+    if channel is None:
+        channel = det._context(None).channel
+    det.set_context(run_context(device=device, progress=progress, channel=channel))
 
 
 def _normal(clips: Sequence[Clip], labels: Any) -> list[Clip]:
@@ -1220,6 +1310,7 @@ def score_long_recording(
     plot: bool = True,
     gap: float = 0.0,
     threshold: str | None = None,
+    channel: int | str | None = None,
 ) -> WindowScores:
     """Score a long recording in sliding windows: scores, decisions and anomalous events.
 
@@ -1244,6 +1335,8 @@ def score_long_recording(
         plot: Draw the PNG plot.
         gap: Largest gap (s) between flagged windows merged into one event.
         threshold: Decide with this policy instead of the run's saved rule.
+        channel: The audio channel to read (an index or ``"mean"``; default: the one
+            the run trained on).
 
     Returns:
         The window scores, decisions, events and the files written.
@@ -1281,7 +1374,8 @@ def score_long_recording(
         raise ConfigError("--window", f"{window:g} s is longer than {wav} "
                           f"({meta.duration:.2f} s); give a shorter window")
     det = run.load_detector(machine)
-    _set_runtime(det, device=device, progress=False)
+    _set_runtime(det, device=device, progress=False, channel=channel)
+    channel = det._context(None).channel  # the run's unless overridden
     policy = None if threshold is None else _check_policy(threshold)
     try:
         decider = machine_decider(run, machine, det, policy=policy).for_section(
@@ -1337,7 +1431,7 @@ def score_long_recording(
         writer.writerow(["start_s", "end_s", "score", "threshold", "decision", "percentile",
                          "status", "status_reason"])
         batch: list[tuple[float, Any]] = []
-        for start, samples in stream(wav, window, hop, sr=sr):
+        for start, samples in stream(wav, window, hop, sr=sr, channel=channel):
             batch.append((start, samples))
             if len(batch) >= batch_windows:
                 flush(batch, writer)
@@ -1346,6 +1440,7 @@ def score_long_recording(
             flush(batch, writer)
         facts["windows"] = len(values)
         facts["machine"] = machine
+        facts["channel"] = channel
         facts["flagged"] = int(sum(flags))
         facts["sensor"] = statuses.count("sensor")
     events = merge_events(starts, ends, values, flags, gap=gap)

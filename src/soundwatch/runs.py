@@ -398,6 +398,11 @@ class Run:
                     root,
                     f"cannot resume: run is {old_cfg.detector!r}, asked for {config.detector!r}",
                 )
+            if old_cfg.channel != config.channel:  # one channel per run: its config says which
+                raise ConfigError(
+                    root, f"cannot resume: run reads channel {old_cfg.channel}, asked for "
+                    f"{config.channel} (--channel)",
+                )
             if old_cfg.params != config.params or old_cfg.seed != config.seed:
                 log.warning(
                     "%s: resuming with changed params or seed; finished machines keep the old ones",
@@ -556,8 +561,15 @@ class Run:
                 self.root, f"no detector for machine {machine!r} (trained: {trained})"
             )
         from soundwatch.detectors import Detector
+        from soundwatch.training.context import RunContext
 
-        return Detector.load(self.detector_dir(machine))
+        det = Detector.load(self.detector_dir(machine))
+        det.set_context(RunContext(channel=self.channel()))  # read audio as it trained
+        return det
+
+    def channel(self) -> int | str:
+        """The audio channel the run trained on (``config.yaml``; ``"mean"``: mixed down)."""
+        return self.config().channel
 
     # -------------------------------------------------------------- run.json
     def save_info(self) -> None:

@@ -135,7 +135,7 @@ def test_score_evaluate_monitor_and_runtime_flag_the_same_clips(trained, tmp_pat
     assert mixed.loc[tests[:2], "score"].tolist() == runtime.loc[tests[:2], "score"].tolist()
     code, out, err = cli(monkeypatch, capsys, "score", tmp_path / "export", tests[0], garbage,
                          "--exported", "-m", "fan")
-    assert code == 2 and out.count("\n") == 3 and "1 of 2 file(s) not scored" in err
+    assert code == 1 and out.count("\n") == 3 and "1 of 2 file(s) could not be scored" in err
 
     # a new alarm level, without retraining: every path follows it
     code, out, err = cli(monkeypatch, capsys, "threshold", run, "--far", "0.3")

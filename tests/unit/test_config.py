@@ -40,7 +40,32 @@ def test_load_full_config_keeps_every_field(tmp_path):
     text = "detector: knn\nparams: {k: 3}\ndata: /d\nmachines: [fan, pump]\nseed: 7\ndevice: cpu\n"
     cfg = load_config(write(tmp_path / "c.yaml", text))
     assert cfg.to_dict() == {"detector": "knn", "params": {"k": 3}, "data": "/d",
-                             "machines": ["fan", "pump"], "seed": 7, "device": "cpu"}
+                             "machines": ["fan", "pump"], "seed": 7, "device": "cpu",
+                             "channel": 0}
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (0, 0), (3, 3), (-1, -1), ("2", 2), (" mean ", "mean"), ("MEAN", "mean")])
+def test_parse_channel(value, expected):
+    from soundwatch.config import parse_channel
+
+    assert parse_channel(value) == expected
+
+
+@pytest.mark.parametrize("value", ["x", "1.5", True, ""])
+def test_parse_channel_refuses_other_values(value):
+    from soundwatch.config import parse_channel
+
+    with pytest.raises(ConfigError, match="--channel: channel must be an integer"):
+        parse_channel(value)
+
+
+def test_channel_is_recorded_in_the_config(tmp_path):
+    cfg = RunConfig("knn", channel="mean")
+    again = load_config(write(tmp_path / "x.yaml", cfg.to_yaml()))
+    assert again.channel == "mean" and again.override(channel=2).channel == 2
+    with pytest.raises(ConfigError, match="channel must be"):
+        load_config(write(tmp_path / "bad.yaml", "detector: knn\nchannel: left\n"))
 
 
 def test_yaml_round_trip_gives_the_same_config(tmp_path):
@@ -139,7 +164,8 @@ def test_later_params_win():
 
 def test_to_yaml_is_plain_yaml():
     data = yaml.safe_load(RunConfig("ae", {"epochs": 1}).to_yaml())
-    assert list(data) == ["detector", "params", "data", "machines", "seed", "device"]
+    assert list(data) == ["detector", "params", "data", "machines", "seed", "device",
+                          "channel"]
 
 
 @pytest.mark.parametrize(

@@ -88,6 +88,13 @@ def test_resume_with_another_detector_is_refused(tmp_path, cfg):
         Run.create(cfg.override(detector="ae"), tmp_path / "r", resume=True)
 
 
+def test_resume_with_another_channel_is_refused_and_the_channel_is_read_back(tmp_path, cfg):
+    run = Run.create(cfg.override(channel="mean"), tmp_path / "r")
+    assert run.channel() == "mean"
+    with pytest.raises(ConfigError, match="cannot resume: run reads channel mean, asked for 2"):
+        Run.create(cfg.override(channel=2), tmp_path / "r", resume=True)
+
+
 def test_open_errors(tmp_path, cfg):
     with pytest.raises(ConfigError, match="no such run folder"):
         Run.open(tmp_path / "missing")

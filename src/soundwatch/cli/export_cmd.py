@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.channel_option import ChannelOption, channel_value
 
 
 @app.command()
@@ -21,6 +22,7 @@ def export(
     verify: Annotated[bool, typer.Option(
         "--verify/--no-verify", help="Check the export's scores against torch on synthetic "
         "audio (refused beyond 1e-4 relative).")] = True,
+    channel: ChannelOption = None,
 ) -> None:
     """Export trained detectors to ONNX for soundwatch.runtime (onnxruntime + numpy only)."""
     from soundwatch.export.run import MachineExport, export_run
@@ -34,4 +36,5 @@ def export(
                 if check else "")
         typer.echo(f"{result.machine}: {result.path}{note}")
 
-    export_run(run, out, machines=machine, fmt=fmt, verify=verify, on_machine=report)
+    export_run(run, out, machines=machine, fmt=fmt, verify=verify, on_machine=report,
+               channel=channel_value(channel))

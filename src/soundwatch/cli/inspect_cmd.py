@@ -72,6 +72,11 @@ def _print_report(report: Any) -> None:
         console.print(listing)
         if len(items) > _MAX_LISTED:
             console.print(f"... and {len(items) - _MAX_LISTED} more (see --json)")
+    if found.unknown and not found.clips:  # what `train` does with them instead
+        from soundwatch.datasets.folders import layouts_hint
+
+        console.print(f"soundwatch train reads them as plain folders; {layouts_hint()}",
+                      highlight=False, soft_wrap=True)
 
 
 def is_run_folder(path: Path) -> bool:

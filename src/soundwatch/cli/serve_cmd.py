@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.channel_option import ChannelOption, channel_value
 from soundwatch.cli.watch_cmd import AlertK, AlertN, Cooldown, make_alerter
 from soundwatch.errors import ConfigError
 
@@ -66,6 +67,7 @@ def serve(
         "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
         "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
         show_default=False)] = None,
+    channel: ChannelOption = None,
 ) -> None:
     """Serve the runs' detectors over HTTP, with the history API and the monitoring page."""
     _need_serve_extra()
@@ -79,7 +81,7 @@ def serve(
         raise ConfigError("--max-upload-mb", f"must be positive, got {max_upload_mb}")
     _check_port(host, port)
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
-    scorer = Scorer(runs, threshold)
+    scorer = Scorer(runs, threshold, channel=channel_value(channel))
     scorer.warm_up()
     history = History(db or default_db(runs[0]))
     try:

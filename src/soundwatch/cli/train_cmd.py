@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from soundwatch.cli.app import app
+from soundwatch.cli.channel_option import (
+    ChannelOption,
+    TrainChannelOption,
+    channel_value,
+)
 from soundwatch.errors import ConfigError
 
 if TYPE_CHECKING:  # rich, pandas and the pipeline stay out of ``soundwatch --help``
@@ -92,12 +98,37 @@ def _feedback(verb: str) -> Callable[[str, str], None]:
     return on_machine
 
 
-@app.command()
+DEFAULT_PLACEHOLDER = "{default_detector}"
+"""Stands for the default preset's name in help texts (filled in when help is shown)."""
+
+
+class _DefaultNameCommand(TyperCommand):
+    """A command whose help names the real default detector, read when the help is shown.
+
+    Importing the presets module at start-up would cost every command (``soundwatch
+    --help`` included) its import time, so the name is filled in here instead.
+    """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # noqa: D102
+        from soundwatch.detectors.presets import DEFAULT_DETECTOR
+
+        for param in self.params:
+            text = getattr(param, "help", None)
+            if text and DEFAULT_PLACEHOLDER in text:
+                param.help = text.replace(DEFAULT_PLACEHOLDER, DEFAULT_DETECTOR)
+        super().format_help(ctx, formatter)
+
+
+@app.command(cls=_DefaultNameCommand)
 def train(
-    data: Annotated[Path, typer.Argument(help="Dataset root folder (any supported layout).")],
+    data: Annotated[Path, typer.Argument(
+        help="Folder of recordings: a dataset in a known layout, MACHINE/... sub-folders, "
+        "normal/ (+ abnormal/) folders, or any recordings of one machine with --machine "
+        "(docs/datasets.md).")],
     detector: Annotated[
         str | None, typer.Option("--detector", "-d", help="Detector name (soundwatch detectors); "
-                                 "default: the recommended one, `default`.", show_default=False)
+                                 f"default: the recommended {DEFAULT_PLACEHOLDER} (also "
+                                 "reachable as `default`).", show_default=False)
     ] = None,
     config: Annotated[
         str | None,
@@ -167,6 +198,7 @@ def train(
     ] = 1,
     threshold: Annotated[str | None, typer.Option("--threshold", help=THRESHOLD_HELP,
                                                   show_default=False)] = None,
+    channel: TrainChannelOption = None,
 ) -> None:
     """Train one detector per machine type on the training split of DATA."""
     from soundwatch.config import parse_params
@@ -203,6 +235,7 @@ def train(
             strategy=strategy,
             num_nodes=num_nodes,
             threshold=threshold,
+            channel=channel_value(channel),
         )
     except MachinesFailed as exc:  # one line per failed machine type, then the error line
         for name, reason in sorted(exc.failures.items()):
@@ -248,9 +281,19 @@ def _print_train_summary(run: Run) -> None:
                       f"{wall:.1f}" if wall is not None else "")
     console.print(table)
     _print_decisions(run, console)
+    from soundwatch.abnormal_check import describe_check
+
+    for machine, facts in sorted(run.info.get("machines", {}).items()):
+        if "abnormal_check" in facts:
+            console.print(describe_check(machine, facts["abnormal_check"]), highlight=False,
+                          soft_wrap=True)
     skipped = run.info.get("skipped", [])
     if skipped:
         console.print(f"[yellow]{len(skipped)} unreadable file(s) skipped[/] (see run.json)")
+    channel = run.info.get("channel", 0)
+    if channel != 0:
+        console.print(f"audio channel: {channel} (recorded in the run; score, watch, serve and "
+                      "export read the same one)", highlight=False)
     console.print(f"next: soundwatch score {run.root}")
 
 
@@ -329,10 +372,12 @@ def score(
         "--threshold", help="Alarm level for this scoring instead of the run's saved one "
         "(refitted on the run's out-of-fold training scores): far:RATE, fixed:V, gamma:Q or "
         "contamination:Q. Default: the rule fixed at training.", show_default=False)] = None,
+    channel: ChannelOption = None,
 ) -> None:
     """Score recordings (or one long recording in windows) with a trained RUN, with decisions."""
+    chan = channel_value(channel)
     if exported:
-        _score_exported(run, data or [], out, machine)
+        _score_exported(run, data or [], out, machine, chan)
         return
     paths = list(data or [])
     if backend == "ray" and (window is not None or hop is not None):
@@ -352,6 +397,7 @@ def score(
             run, paths[0], window, hop if hop is not None else window,
             machine=machine[0] if machine else None, out=out, device=device, gap=gap,
             threshold=threshold,
+            channel=chan,
         )
         if as_json:
             _print_json({
@@ -373,7 +419,7 @@ def score(
     table = run_score(run, paths or None, out, skip_bad=skip_bad, machines=machine or None,
                       device=device, progress=sys.stderr.isatty() and not as_json,
                       explain=explain, on_machine=_feedback("scoring"), backend=backend,
-                      ray_settings=settings, threshold=threshold)
+                      ray_settings=settings, threshold=threshold, channel=chan)
     out_dir = Path(table.attrs.get("scores_dir", out or run / "scores"))
     if as_json:
         cols = [c for c in ("path", "machine", "section", "domain", "split", "label", "score",
@@ -386,8 +432,11 @@ def score(
 
 
 def _score_exported(export: Path, data: list[Path], out: Path | None,
-                    machine: list[str] | None) -> None:
-    """``score --exported``: the runtime's CSV for files (folders: their audio files)."""
+                    machine: list[str] | None, channel: int | str | None = None) -> None:
+    """``score --exported``: the runtime's CSV for files (folders: their audio files).
+
+    A file that cannot be scored gets an ``error`` row; the exit code is then 1.
+    """
     from soundwatch.atomic import atomic_open
     from soundwatch.datasets.discovery import OTHER_AUDIO_EXTENSIONS
     from soundwatch.datasets.names import AUDIO_EXTENSIONS
@@ -404,14 +453,15 @@ def _score_exported(export: Path, data: list[Path], out: Path | None,
             files.append(str(path))
     one = machine[0] if machine else None
     if out is None:
-        scored = write_scores(str(export), files, sys.stdout, one)
+        done = write_scores(str(export), files, sys.stdout, one, channel=channel)
     else:
         with atomic_open(out, "w", newline="", encoding="utf-8") as handle:
-            scored = write_scores(str(export), files, handle, one)
-        typer.echo(f"scored {scored} file(s) with {export} -> {out}", err=True)
-    if scored < len(files):  # the batch went on; the bad files have error rows
-        raise ConfigError("DATA", f"{len(files) - scored} of {len(files)} file(s) not scored "
-                          "(status 'error' rows give the reasons)")
+            done = write_scores(str(export), files, handle, one, channel=channel)
+        typer.echo(f"scored {done.scored} file(s) with {export} -> {out}", err=True)
+    if done.failed:
+        typer.echo(f"error: {done.failed} of {len(done)} file(s) could not be scored "
+                   "(status 'error' rows)", err=True)
+        sys.exit(1)  # typer.Exit's code is dropped in main()'s non-standalone mode
 
 
 def _finite(value: float) -> float | None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.channel_option import ChannelOption, channel_value
 from soundwatch.errors import ConfigError
 
 AlertK = Annotated[int, typer.Option(
@@ -71,6 +72,7 @@ def watch(
         "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
         "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
         show_default=False)] = None,
+    channel: ChannelOption = None,
 ) -> None:
     """Watch a folder: score each new audio file once it is complete, record it, alert.
 
@@ -89,7 +91,7 @@ def watch(
     if not folder.is_dir():
         raise ConfigError(folder, "no such folder to watch")
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
-    scorer = Scorer([run], threshold)
+    scorer = Scorer([run], threshold, channel=channel_value(channel))
     scorer.warm_up()
     history = History(db or default_db(run))
     stop = threading.Event()

@@ -351,7 +351,8 @@ class ComposedDetector(Detector):
         ctx = self._context(context)
         fe = self.make_frontend().to(self._device(ctx))
         cache = FeatureCache(Path(ctx.cache_dir)) if ctx.cache_dir else None
-        return extract(list(clips), fe, cache=cache, sr=fe.sr, progress=ctx.progress)
+        return extract(list(clips), fe, cache=cache, sr=fe.sr, channel=ctx.channel,
+                       progress=ctx.progress)
 
     def signal_features(self, signals: Sequence[np.ndarray], sr: int,
                         context: RunContext | None = None) -> list[np.ndarray]:
@@ -448,7 +449,8 @@ class ComposedDetector(Detector):
         hop = max(1, self.train_hop or (window // 2 if window else 1))
         data = TrainInput(arrays=arrays, clips=clips, plan=plan, train_idx=train_idx,
                           val_idx=val_idx, window=window, hop=hop,
-                          frontend=self.make_frontend(), seed=int(self.seed))
+                          frontend=self.make_frontend(), seed=int(self.seed),
+                          channel=ctx.channel)
         train_data, val_data, overrides = objective.datasets(data)
         log_csv = Path(ctx.log_dir) / "train_log.csv" if ctx.log_dir else None
         kwargs: dict[str, Any] = {

@@ -166,6 +166,7 @@ class EnsembleDetector(Detector):
         clips = list(clips)
         if not clips:
             return np.zeros(0)
+        context = self._context(context)  # the members read the same channel, device...
         return self._scores([m.score(clips, context) for m in self.members_])
 
     def score_signals(self, signals: Sequence[np.ndarray], sr: int,
@@ -174,6 +175,7 @@ class EnsembleDetector(Detector):
         self._check_fitted()
         if len(signals) == 0:
             return np.zeros(0)
+        context = self._context(context)
         return self._scores([m.score_signals(signals, sr, context) for m in self.members_])
 
     def _save_state(self, directory: Path) -> dict[str, Any]:

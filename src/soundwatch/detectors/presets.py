@@ -14,9 +14,9 @@ from soundwatch.detectors.ensemble import EnsembleDetector
 from soundwatch.detectors.registry import register_detector
 
 __all__ = [
-    "DEFAULT_DETECTOR", "ROBUST_MEMBERS", "ae", "cnn1d", "embedding", "embedding_finetuned", "ensemble", "gmm",
-    "knn", "knn_frames", "mahalanobis", "mahalanobis_hf", "robust", "unet1d_ae", "vae1d",
-    "wavevision",
+    "DEFAULT_DETECTOR", "ROBUST_MEMBERS", "ae", "cnn1d", "embedding", "embedding_finetuned",
+    "ensemble", "gmm", "knn", "knn_frames", "mahalanobis", "mahalanobis_hf", "robust",
+    "unet1d_ae", "vae1d", "wavevision",
 ]
 
 DEFAULT_DETECTOR = "robust"

@@ -23,7 +23,11 @@ __all__ = [
     "preset_test_params",
     "register",
     "register_detector",
+    "resolve_detector_name",
 ]
+
+DEFAULT_ALIAS = "default"
+"""A name that stands for the recommended preset (:data:`presets.DEFAULT_DETECTOR`)."""
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +80,21 @@ def preset_test_params(name: str) -> dict[str, Any]:
     return dict(getattr(DETECTORS.get(name), "test_params", {}))
 
 
+def resolve_detector_name(name: str) -> str:
+    """The registered name ``name`` stands for: ``default`` is the recommended preset."""
+    if name == DEFAULT_ALIAS and DEFAULT_ALIAS not in DETECTORS:
+        from soundwatch.detectors.presets import DEFAULT_DETECTOR
+
+        return DEFAULT_DETECTOR
+    return name
+
+
 def create_detector(name: str, **params: Any) -> Detector:
     """Create a detector by preset name, with hyper-parameter overrides.
 
     Args:
-        name: Registry name (see :func:`list_detectors`).
+        name: Registry name (see :func:`list_detectors`); ``default`` is the recommended
+            preset.
         **params: Overrides: top-level detector parameters, ``part__key`` (e.g.
             ``scorer__n_neighbors=3``) or a bare key one part owns (``epochs=5``). A
             part's params dict (``scorer_params={...}``) updates the preset's, unless
@@ -92,6 +106,7 @@ def create_detector(name: str, **params: Any) -> Detector:
     Raises:
         DetectorError: Unknown name, unknown parameter or invalid parameter value.
     """
+    name = resolve_detector_name(name)
     detector = DETECTORS.get(name)()
     detector._preset = name
     params = dict(params)

@@ -224,7 +224,7 @@ def verify_export(detector: Any, directory: Path, signals: list[np.ndarray], sr:
 
 
 def _export_composed(detector: Any, directory: str | Path, machine: str | None,
-                     opset: int | None) -> tuple[Path, int, float]:
+                     opset: int | None, channel: int | str = 0) -> tuple[Path, int, float]:
     """One composed detector's export folder; returns it, its rate and probe length (s)."""
     import dataclasses
 
@@ -255,12 +255,12 @@ def _export_composed(detector: Any, directory: str | Path, machine: str | None,
                         scorer=detector.scorer_,
                         threshold=(float(detector.threshold_),
                                    str(getattr(detector, "threshold_policy_", "gamma"))),
-                        train_scores=detector.train_scores_, info=info)
+                        train_scores=detector.train_scores_, info=info, channel=channel)
     return write_export(directory, parts, example_seconds=seconds, opset=opset), sr, seconds
 
 
 def _export_ensemble(detector: Any, directory: str | Path, machine: str | None,
-                     opset: int | None) -> tuple[Path, int, float]:
+                     opset: int | None, channel: int | str = 0) -> tuple[Path, int, float]:
     """An ensemble: one member export per ``member_<i>/`` and the combination's manifest."""
     import soundwatch
     from soundwatch.atomic import atomic_path, write_json
@@ -272,7 +272,7 @@ def _export_ensemble(detector: Any, directory: str | Path, machine: str | None,
     (out / MANIFEST_FILE).unlink(missing_ok=True)
     names, rates, seconds = [], [], 2.0
     for i, member in enumerate(detector.members_):
-        _, sr, sec = _export_composed(member, out / f"member_{i}", machine, opset)
+        _, sr, sec = _export_composed(member, out / f"member_{i}", machine, opset, channel)
         names.append(f"member_{i}")
         rates.append(sr)
         seconds = max(seconds, sec)
@@ -282,7 +282,8 @@ def _export_ensemble(detector: Any, directory: str | Path, machine: str | None,
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "kind": "ensemble",
         "soundwatch_version": soundwatch.__version__, "sample_rate": rates[0],
-        "machine": machine, "members": names, "combine": detector.combine,
+        "machine": machine, "channel": channel, "members": names,
+        "combine": detector.combine,
         "weights": None if detector.weights is None else [float(w) for w in detector.weights],
         "normalize": detector.normalize,
         "threshold": {"value": float(detector.threshold_), "policy": "gamma"},
@@ -300,6 +301,7 @@ def export_detector(
     machine: str | None = None,
     verify: bool = True,
     opset: int | None = None,
+    channel: int | str | None = None,
 ) -> Path:
     """Export a fitted detector for :func:`soundwatch.runtime.load`.
 
@@ -317,6 +319,9 @@ def export_detector(
             the export when they differ by more than :data:`PARITY_RTOL` (relative) or give
             other decisions; the result is recorded in the manifest.
         opset: ONNX opset (default 17).
+        channel: The audio channel the runtime reads from files (recorded in the
+            manifest); default: the detector's run context's (the run's channel when it
+            was loaded with :meth:`~soundwatch.runs.Run.load_detector`).
 
     Returns:
         The export folder.
@@ -336,10 +341,12 @@ def export_detector(
     reason = export_reason(detector)
     if reason is not None:
         raise DetectorError(f"detector {detector.name}", f"cannot be exported: {reason}")
+    if channel is None:
+        channel = detector._context(None).channel
     if isinstance(detector, EnsembleDetector):
-        out, sr, seconds = _export_ensemble(detector, directory, machine, opset)
+        out, sr, seconds = _export_ensemble(detector, directory, machine, opset, channel)
     else:
-        out, sr, seconds = _export_composed(detector, directory, machine, opset)
+        out, sr, seconds = _export_composed(detector, directory, machine, opset, channel)
     if verify:
         check = verify_export(detector, out, _probe_signals(sr, seconds), sr)
         manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))

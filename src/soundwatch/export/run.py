@@ -43,6 +43,7 @@ def export_run(
     fmt: str = "onnx",
     verify: bool = True,
     on_machine: Callable[[MachineExport], None] | None = None,
+    channel: int | str | None = None,
 ) -> list[MachineExport]:
     """Export the detectors of a run, one sub-folder of ``out`` per machine type.
 
@@ -57,6 +58,7 @@ def export_run(
         verify: Check each export's scores against torch (see
             :func:`soundwatch.export.detector.export_detector`).
         on_machine: Called with each machine's result as it is done.
+        channel: The audio channel the runtime reads (default: the run's, as it trained).
 
     Returns:
         One :class:`MachineExport` per machine type.
@@ -94,7 +96,8 @@ def export_run(
             result = MachineExport(machine, None, reason)
         else:
             try:
-                path = export_detector(det, root / machine, machine=machine, verify=verify)
+                path = export_detector(det, root / machine, machine=machine, verify=verify,
+                                       channel=channel)
             except DetectorError as exc:
                 result = MachineExport(machine, None, f"{exc.where}: {exc.reason}")
             else:

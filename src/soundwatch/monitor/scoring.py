@@ -77,12 +77,14 @@ class LoadedMachine:
         run: The run folder it comes from.
         detector: The loaded detector.
         decider: Its :class:`~soundwatch.decisions.Decider`.
+        channel: The audio channel its files are read from (the run's, or ``--channel``).
     """
 
     machine: str
     run: Path
     detector: Any
     decider: Any
+    channel: int | str = 0
 
     @property
     def detector_name(self) -> str:
@@ -106,6 +108,8 @@ class Scorer:
         runs: Run folders written by ``soundwatch train``.
         threshold: Decide with this policy instead of each run's saved rule (refitted on
             the same out-of-fold training scores; ``--threshold`` of watch and serve).
+        channel: The audio channel to read from files (an index or ``"mean"``; default:
+            each run's own, as it trained).
 
     Raises:
         ConfigError: No run given, a missing run folder, or a machine type in two runs.
@@ -114,7 +118,9 @@ class Scorer:
     """
 
     def __init__(self, runs: Sequence[str | os.PathLike[str]],
-                 threshold: str | None = None) -> None:
+                 threshold: str | None = None,
+                 channel: int | str | None = None) -> None:
+        from soundwatch.config import parse_channel
         from soundwatch.decisions import load_deciders
         from soundwatch.runs import Run
 
@@ -124,13 +130,14 @@ class Scorer:
         for root in runs:
             run = Run.open(root)
             deciders = load_deciders(run.root, threshold)
+            chan = run.channel() if channel is None else parse_channel(channel)
             for machine in run.machines():
                 if machine in self.machines:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
                                       f"{self.machines[machine].run}; give each type once")
                 self.machines[machine] = LoadedMachine(machine, Path(run.root),
                                                        run.load_detector(machine),
-                                                       deciders[machine])
+                                                       deciders[machine], chan)
         log.info("loaded %d machine type(s): %s", len(self.machines), ", ".join(self.machines))
 
     def warm_up(self, seconds: float = 2.0, sr: int = 16000) -> None:
@@ -210,14 +217,19 @@ class Scorer:
         from soundwatch.sensor import check_file
 
         loaded = self.get(machine)  # an unknown machine before decoding
-        signal, sr = load_native(path)
-        check = check_file(path, loaded.decider.sample_rates)  # every channel, as score does
+        signal, sr = load_native(path, loaded.channel)
+        check = check_file(path, loaded.decider.sample_rates, loaded.channel)  # as score does
         return self.score_signal(machine, signal, sr, section=section_of_path(path),
                                  check=check if check.status != "error" else None)
 
 
-def load_native(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+def load_native(path: str | os.PathLike[str], channel: int | str = 0
+                ) -> tuple[np.ndarray, int]:
     """Load a clip at its own rate through :func:`soundwatch.audio.load` (all its checks).
+
+    Args:
+        path: The audio file.
+        channel: The channel to keep (an index or ``"mean"``).
 
     Returns:
         ``(samples, sample_rate)``.
@@ -225,7 +237,7 @@ def load_native(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     from soundwatch.audio import info, load
 
     meta = info(path)
-    return load(path, sr=None), int(meta.samplerate)
+    return load(path, sr=None, channel=channel), int(meta.samplerate)
 
 
 def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:

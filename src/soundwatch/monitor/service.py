@@ -205,7 +205,7 @@ class Service:
                 self.metrics.rejected.labels("unknown_machine").inc()
                 raise ServiceError(404, f"unknown machine type {machine!r} (known: {known})")
             try:
-                signal, sr = load_native(upload.path)
+                signal, sr = load_native(upload.path, loaded.channel)
                 verdict = self.scorer.score_signal(machine, signal, sr,
                                                    section=section_of_path(upload.name))
             except AudioError as exc:
@@ -348,7 +348,7 @@ def explain_clip_png(scorer: Scorer, record: dict[str, Any], audio: Path) -> byt
     with tempfile.TemporaryDirectory(prefix="soundwatch-explain-") as tmp:
         out = Path(tmp) / "explanation.png"
         try:
-            signal, sr = load_native(audio)
+            signal, sr = load_native(audio, loaded.channel)
             stats = None
             if not callable(getattr(loaded.detector, "explain_signal", None)):
                 stats = explain.normal_stats(Run.open(loaded.run), loaded.machine, sr)

@@ -113,7 +113,8 @@ class ExportedDetector(_Exported):
         train_scores: The out-of-fold training scores behind :meth:`percentile`.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], threads: int = 1) -> None:
+    def __init__(self, directory: str | os.PathLike[str], threads: int = 1,
+                 channel: int | str | None = None) -> None:
         from soundwatch.detectors.pooling import pool
         from soundwatch.detectors.scorers import create_scorer
 
@@ -121,7 +122,7 @@ class ExportedDetector(_Exported):
         self.manifest = read_manifest(self.directory)
         m = self.manifest
         self.sample_rate = int(m["sample_rate"])
-        self.channel = m.get("channel", 0)
+        self.channel = m.get("channel", 0) if channel is None else channel
         self.min_seconds = float(m.get("min_seconds", 0.05))
         self._pool = pool
         self._session = _session(self.directory / m["model"]["file"], threads)
@@ -236,12 +237,13 @@ class ExportedEnsemble(_Exported):
         threads: onnxruntime intra-op threads of each member.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], threads: int = 1) -> None:
+    def __init__(self, directory: str | os.PathLike[str], threads: int = 1,
+                 channel: int | str | None = None) -> None:
         self.directory = Path(directory)
         self.manifest = read_manifest(self.directory)
         m = self.manifest
-        self.members = [ExportedDetector(self.directory / name, threads=threads)
-                        for name in m["members"]]
+        self.members = [ExportedDetector(self.directory / name, threads=threads,
+                                         channel=channel) for name in m["members"]]
         self.sample_rate = int(m["sample_rate"])
         scores = read_arrays(self.directory / m["train_scores"])[""]
         self._read_decider(scores)
@@ -277,10 +279,11 @@ class ExportedEnsemble(_Exported):
 
 
 
-def _open(directory: Path, threads: int) -> ExportedDetector | ExportedEnsemble:
+def _open(directory: Path, threads: int, channel: int | str | None = None
+          ) -> ExportedDetector | ExportedEnsemble:
     if read_manifest(directory).get("kind", "detector") == "ensemble":
-        return ExportedEnsemble(directory, threads=threads)
-    return ExportedDetector(directory, threads=threads)
+        return ExportedEnsemble(directory, threads=threads, channel=channel)
+    return ExportedDetector(directory, threads=threads, channel=channel)
 
 
 def machines(directory: str | os.PathLike[str]) -> list[str]:
@@ -297,7 +300,8 @@ def machines(directory: str | os.PathLike[str]) -> list[str]:
 
 
 def load(
-    directory: str | os.PathLike[str], machine: str | None = None, threads: int = 1
+    directory: str | os.PathLike[str], machine: str | None = None, threads: int = 1,
+    channel: int | str | None = None,
 ) -> ExportedDetector | ExportedEnsemble:
     """Load an exported detector for scoring.
 
@@ -306,6 +310,8 @@ def load(
             (``manifest.json``), or a run's export with one sub-folder per machine type.
         machine: Which machine type, in a run's export (optional when it holds one).
         threads: onnxruntime intra-op threads.
+        channel: The audio channel read from files (an index or ``"mean"``; default: the
+            one recorded in the export, the run's).
 
     Returns:
         An :class:`ExportedDetector` (or :class:`ExportedEnsemble`) with ``score``,
@@ -316,7 +322,7 @@ def load(
     """
     root = Path(directory)
     if machine is None and (root / MANIFEST_FILE).is_file():
-        return _open(root, threads)
+        return _open(root, threads, channel)
     names = machines(root)
     if not names:
         if not root.is_dir():
@@ -331,4 +337,4 @@ def load(
     if machine not in names:
         raise ConfigError(root, f"no export for machine {machine!r}; it holds "
                           f"{', '.join(names)}")
-    return _open(root / machine, threads)
+    return _open(root / machine, threads, channel)

@@ -172,10 +172,10 @@ class ScoreActor:
         """The machine type's detector, loaded on first use."""
         det = self.detectors.get(machine)
         if det is None:
-            from soundwatch.pipeline import run_context
+            from soundwatch.pipeline import _set_runtime
 
             det = self.run.load_detector(machine)
-            det.set_context(run_context(device=self.device, progress=False))
+            _set_runtime(det, device=self.device, progress=False)  # keeps the run's channel
             self.detectors[machine] = det
         return det
 
@@ -197,7 +197,7 @@ class ScoreActor:
         for machine in sorted(set(machines.tolist())):
             rows = np.flatnonzero(machines == machine)
             clips = [Clip(Path(paths[k]), machine) for k in rows]
-            good, skipped = check_clips(clips, self.skip_bad)
+            good, skipped = check_clips(clips, self.skip_bad, self.run.channel())
             bad = {s["path"]: s["reason"] for s in skipped}
             keep = [k for k, c in zip(rows, clips, strict=True) if str(c.path) not in bad]
             for k in rows:

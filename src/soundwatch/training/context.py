@@ -30,6 +30,8 @@ class RunContext:
         devices: Lightning ``devices`` (number or list; ``None``: one).
         strategy: Lightning ``strategy`` (``None``: Lightning's default, e.g. ``"ddp"``).
         num_nodes: Lightning ``num_nodes``.
+        channel: The audio channel read from multi-channel files (an index, or
+            ``"mean"`` to mix them down); the run records it (``config.yaml``).
     """
 
     device: str = "auto"
@@ -43,6 +45,7 @@ class RunContext:
     devices: Any = None
     strategy: str | None = None
     num_nodes: int = 1
+    channel: int | str = 0
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):

@@ -187,3 +187,62 @@ def test_missing_packages_give_the_install_hint(exported, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if missing
     with pytest.raises(ConfigError, match="onnxruntime: not installed; install onnxruntime"):
         soundwatch.runtime.load(exported[0])
+
+
+def _rows(text: str) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_a_bad_file_gets_an_error_row_and_the_batch_goes_on(exported, tmp_path, capsys):
+    from soundwatch.runtime.__main__ import EXIT_ROW_FAILED, main
+
+    rng = np.random.default_rng(6)
+    good = [tmp_path / "good.wav", tmp_path / "good2.wav"]
+    for i, path in enumerate(good):
+        sf.write(path, _clip(rng, bool(i)), SR, subtype="FLOAT")
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_text("not audio at all")
+    files = [good[0], garbage, good[1]]
+    assert main([str(exported[0]), *map(str, files)]) == EXIT_ROW_FAILED == 1
+    out, err = capsys.readouterr()
+    rows = _rows(out)
+    assert [r["path"] for r in rows] == [str(p) for p in files], "one row per file, in order"
+    assert [r["status"] for r in rows] == ["ok", "error", "ok"]
+    assert "garbage.wav" in rows[1]["status_reason"] and "not audio" in rows[1]["status_reason"]
+    assert rows[1]["score"] == rows[1]["decision"] == ""
+    det = soundwatch.runtime.load(exported[0])
+    ref = det.score(good)
+    np.testing.assert_allclose([float(rows[0]["score"]), float(rows[2]["score"])], ref,
+                               rtol=1e-5)
+    for row, value in zip((rows[0], rows[2]), ref, strict=True):  # the CLI's columns
+        assert float(row["threshold"]) == pytest.approx(det.threshold, rel=1e-5)
+        assert int(row["decision"]) == int(value > det.threshold)
+        assert float(row["percentile"]) == pytest.approx(det.percentile([value])[0], abs=0.05)
+    assert err.strip().splitlines() == [
+        "error: 1 of 3 file(s) could not be scored (status 'error' rows)"]
+    assert main([str(exported[0]), str(good[0])]) == 0
+
+
+def test_channel_is_read_from_the_manifest_or_overridden(exported, tmp_path, capsys):
+    from soundwatch.runtime.__main__ import main
+
+    rng = np.random.default_rng(8)
+    quiet, loud = _clip(rng, False), _clip(rng, True)
+    stereo = tmp_path / "stereo.wav"
+    sf.write(stereo, np.stack([quiet, loud], axis=1), SR, subtype="FLOAT")
+    det = soundwatch.runtime.load(exported[0])
+    assert det.channel == 0
+    on_right = soundwatch.runtime.load(exported[0], channel=1).score([stereo])[0]
+    assert on_right == pytest.approx(det.score([loud])[0], rel=1e-5)
+    assert det.score([stereo])[0] == pytest.approx(det.score([quiet])[0], rel=1e-5)
+    assert main([str(exported[0]), str(stereo), "--channel", "1"]) == 0
+    assert float(_rows(capsys.readouterr().out)[0]["score"]) == pytest.approx(on_right,
+                                                                              rel=1e-5)
+    assert main([str(exported[0]), str(stereo), "--channel", "5"]) == 1
+    row = _rows(capsys.readouterr().out)[0]
+    assert row["status"] == "error" and "channel 5 asked for, file has 2" in row["status_reason"]
+    assert main([str(exported[0]), str(stereo), "--channel", "left"]) == 2
+    assert "--channel" in capsys.readouterr().err

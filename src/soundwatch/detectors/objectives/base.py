@@ -50,6 +50,7 @@ class TrainInput:
         hop: Training window hop.
         frontend: The front-end (objectives that alter waveforms recompute features).
         seed: The detector's seed.
+        channel: The audio channel the clips are read from (objectives that reload audio).
     """
 
     arrays: list[np.ndarray]
@@ -61,6 +62,7 @@ class TrainInput:
     hop: int | None
     frontend: Any
     seed: int
+    channel: int | str = 0
 
 
 class Objective(Component):

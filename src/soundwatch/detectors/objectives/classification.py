@@ -290,7 +290,7 @@ class _AnomalyMaker(Objective):
         fe = data.frontend
         generator = self.generator(fe.sr)
         window = int(data.window)  # type: ignore[arg-type]
-        waves = [load(c.path, sr=fe.sr) for c in data.clips]
+        waves = [load(c.path, sr=fe.sr, channel=data.channel) for c in data.clips]
         # crop the waveform to a little more than a window before the features
         per_frame = max(w.size / f.shape[-1] for w, f in zip(waves, data.arrays, strict=True))
         crop = int(np.ceil((window + 2) * per_frame))
