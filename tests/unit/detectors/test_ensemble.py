@@ -60,7 +60,7 @@ def test_save_and_load_keep_every_member(fitted, toy_set, tmp_path):
     ({"members": [{"params": {}}]}, "'detector'"),
     ({"members": [{"detector": "nope"}]}, "unknown detector"),
     ({"combine": "median"}, "not one of mean, max, fisher"),
-    ({"normalize": "minmax"}, "must be one of zscore, robust, percentile"),
+    ({"normalize": "minmax"}, "must be one of zscore, robust, logz, logrobust, percentile"),
     ({"combine": "fisher", "normalize": "percentile"}, "fisher needs zscore or robust"),
     ({"weights": [1]}, "one non-negative weight per member"),
     ({"members": [{"detector": "ensemble"}]}, "cannot hold an ensemble"),
@@ -101,3 +101,29 @@ def test_fisher_ensemble_scores_as_its_members_say(toy_set):
     normed = [normalize_scores(m.score(toy_set.test), m.train_scores_, "robust")
               for m in det.members_]
     np.testing.assert_allclose(det.score(toy_set.test), combine_scores(normed, "fisher"))
+
+
+def test_log_normalisations_z_score_the_log_of_positive_distances():
+    ref = np.array([1.0, 2.0, 4.0, 8.0])
+    logs = np.log(ref)
+    np.testing.assert_allclose(normalize_scores([16.0], ref, "logz"),
+                               (np.log(16.0) - logs.mean()) / logs.std())
+    # a test score at 0 counts as very close (floored at a thousandth of the smallest)
+    assert np.isfinite(normalize_scores([0.0], ref, "logz")[0])
+    # scores that can be negative are z-scored as they are
+    signed = np.array([-1.0, 0.0, 1.0, 2.0])
+    np.testing.assert_allclose(normalize_scores([3.0], signed, "logz"),
+                               normalize_scores([3.0], signed, "zscore"))
+
+
+def test_the_default_is_the_robust_ensemble_of_four_feature_spaces():
+    from soundwatch.detectors.presets import DEFAULT_DETECTOR, ROBUST_MEMBERS
+
+    det = create_detector(DEFAULT_DETECTOR)
+    params = det.get_params()
+    assert [m["detector"] for m in params["members"]] == list(ROBUST_MEMBERS)
+    assert params["normalize"] == "logz" and params["combine"] == "mean"
+    # every member is a valid registered detector (CREPE tiny loading without torchcrepe:
+    # tests/unit/detectors/networks/test_crepe.py)
+    for name in ROBUST_MEMBERS:
+        create_detector(name).validate_params()
