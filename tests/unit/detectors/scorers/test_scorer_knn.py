@@ -36,12 +36,15 @@ def test_distances_match_sklearn(metric, k):
 
 
 def test_knn_distance_in_chunks_matches_one_block(monkeypatch):
-    from soundwatch.detectors.scorers import knn as knn_module
+    from soundwatch.detectors.scorers import index as index_module
 
     bank, queries = _data(40), _data(25, seed=2)
     whole = knn_distance(queries, bank, 2, "euclidean")
-    monkeypatch.setattr(knn_module, "_CHUNK", 4)
+    monkeypatch.setattr(index_module, "_RERANK_CELLS", 4 * 10 * 5)  # 4 queries per chunk
+    monkeypatch.setattr(index_module, "_NUMPY_CELLS", 4 * 40)
     np.testing.assert_allclose(knn_distance(queries, bank, 2, "euclidean"), whole, rtol=1e-12)
+    np.testing.assert_allclose(index_module.nearest_numpy(queries, bank, 2, "euclidean")[0]
+                               .mean(axis=1), whole, rtol=1e-12)
     # k larger than the bank: every row of the bank counts
     np.testing.assert_allclose(knn_distance(queries, bank[:2], 5, "euclidean"),
                                _sklearn_knn(bank[:2], queries, 2, "euclidean"), rtol=1e-9)
