@@ -143,11 +143,12 @@ class RowScorer(Scorer):
             np.array(["target" if d == "target" else "source" for d in domains]),
             [len(r) for r in rows],
         )
+        row_clips = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
         del rows
         if self.max_rows is not None and len(x) > self.max_rows:
             keep = np.random.default_rng(self.seed).choice(len(x), self.max_rows, replace=False)
             keep = np.sort(keep)
-            x, row_domains = x[keep], row_domains[keep]
+            x, row_domains, row_clips = x[keep], row_domains[keep], row_clips[keep]
         if len(x) == 0:
             raise DetectorError(f"scorer {self.name}", "no training vectors")
         if self.standardize:
@@ -161,8 +162,12 @@ class RowScorer(Scorer):
                 for start in range(0, len(x), _CHUNK_ROWS):
                     part = x[start : start + _CHUNK_ROWS]
                     part[...] = (part - self.mean_) / self.scale_
-        self._fit_rows(x, row_domains)
+        self._fit_clip_rows(x, row_domains, row_clips)
         return self
+
+    def _fit_clip_rows(self, x: np.ndarray, domains: np.ndarray, clips: np.ndarray) -> None:
+        """:meth:`_fit_rows` with each row's clip index (for out-of-fold statistics)."""
+        self._fit_rows(x, domains)
 
     def _transform(self, x: np.ndarray) -> np.ndarray:
         if self.standardize:
