@@ -177,8 +177,10 @@ class _GenRepBank(BankScorer):
 
     def _banks(self, x: np.ndarray, domains: np.ndarray, clips: np.ndarray
                ) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
-        """``{domain: (bank, groups)}`` of prepared rows ``x``, after MemMixup and
-        compression (groups ``None`` for a compressed bank)."""
+        """``{domain: (bank, groups)}`` of prepared rows, after MemMixup and compression.
+
+        A compressed bank's groups are ``None``.
+        """
         is_target = domains == "target"
         source, target = split_banks(x, is_target)
         g_source, g_target = split_banks(clips, is_target)

@@ -68,7 +68,8 @@ def test_mean_normalisation_divides_by_the_domains_typical_distance():
         d = _dist(bank, bank)
         np.fill_diagonal(d, np.inf)
         mu.append(d.min(axis=1).mean())
-    expected = np.minimum(_dist(q, source).min(axis=1) / mu[0], _dist(q, target).min(axis=1) / mu[1])
+    expected = np.minimum(_dist(q, source).min(axis=1) / mu[0],
+                          _dist(q, target).min(axis=1) / mu[1])
     np.testing.assert_allclose(scorer.score([r[None] for r in q]), expected, rtol=1e-9)
 
 

@@ -1,4 +1,4 @@
-"""k-NN search: faiss (exact, re-ranked in float64) against numpy and scikit-learn; banks at scale."""
+"""k-NN search: faiss (exact, float64 re-rank) against numpy and scikit-learn; banks at scale."""
 
 from __future__ import annotations
 
