@@ -481,7 +481,7 @@ def test_cnn1d_decides_most_normal_test_clips_normal(fan_set):
     assert det.train_scores_.min() > 1e-6
     in_sample = det.scorer_.score(
         det._scorer_inputs(det.clip_features(train), None))
-    assert in_sample.max() < 1e-9
+    assert in_sample.max() < 1e-6  # float32 banks: a vector is ~1e-8 from its stored self
     # ... and the old threshold (gamma on those in-sample scores) flags the normal clips
     old = Decider.from_training_scores(in_sample).threshold
     assert (det.score(normal_test) > old).mean() > 0.3

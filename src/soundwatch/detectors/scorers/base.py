@@ -21,7 +21,7 @@ VIEWS = ("vectors", "residual", "probability", "elbo")
 probability), ``elbo`` (a VAE's negative ELBO)."""
 
 AGGREGATES = ("mean", "max")
-_CHUNK_ROWS = 65536
+_CHUNK_ROWS = 16384
 """Rows standardised or scored at a time (bounded memory for frame-level items)."""
 
 
@@ -137,33 +137,74 @@ class RowScorer(Scorer):
             order = sorted(range(len(items)), key=lambda i: domains[i] == "target")
             items, domains = [items[i] for i in order], [domains[i] for i in order]
         rows = [_rows(i) for i in items]
-        # one copy, straight into the scorer's dtype (no per-clip float64 copies first)
-        x = np.concatenate(rows, dtype=self.row_dtype) if rows else np.zeros((0, 0))
+        counts = [len(r) for r in rows]
         row_domains = np.repeat(
-            np.array(["target" if d == "target" else "source" for d in domains]),
-            [len(r) for r in rows],
-        )
-        row_clips = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
-        del rows
-        if self.max_rows is not None and len(x) > self.max_rows:
-            keep = np.random.default_rng(self.seed).choice(len(x), self.max_rows, replace=False)
+            np.array(["target" if d == "target" else "source" for d in domains]), counts)
+        row_clips = np.repeat(np.arange(len(rows)), counts)
+        keep = None
+        if self.max_rows is not None and sum(counts) > self.max_rows:
+            keep = np.random.default_rng(self.seed).choice(sum(counts), self.max_rows,
+                                                            replace=False)
             keep = np.sort(keep)
-            x, row_domains, row_clips = x[keep], row_domains[keep], row_clips[keep]
-        if len(x) == 0:
+            row_domains, row_clips = row_domains[keep], row_clips[keep]
+        if len(row_clips) == 0:
             raise DetectorError(f"scorer {self.name}", "no training vectors")
-        if self.standardize:
-            self.mean_ = x.mean(axis=0, dtype=np.float64)
-            std = x.std(axis=0, dtype=np.float64)
-            self.scale_ = np.where(std > 1e-12, std, 1.0)
-            if x.dtype == np.float64:
+        if self.row_dtype == np.float64:
+            x = np.concatenate(rows, dtype=np.float64)
+            x = x[keep] if keep is not None else x
+            if self.standardize:
+                self.mean_ = x.mean(axis=0)
+                std = x.std(axis=0)
+                self.scale_ = np.where(std > 1e-12, std, 1.0)
                 x -= self.mean_  # in place: the same values as (x - mean) / scale
                 x /= self.scale_
-            else:  # float32 rows: standardised in float64 chunk by chunk, stored rounded
-                for start in range(0, len(x), _CHUNK_ROWS):
-                    part = x[start : start + _CHUNK_ROWS]
-                    part[...] = (part - self.mean_) / self.scale_
+        else:
+            x = self._compact_rows(rows, keep)
+        del rows
         self._fit_clip_rows(x, row_domains, row_clips)
         return self
+
+    def _compact_rows(self, rows: list[np.ndarray], keep: np.ndarray | None) -> np.ndarray:
+        """The (kept) rows in :attr:`row_dtype`, standardised in float64 before rounding.
+
+        Statistics and standardisation run in float64 over chunks of rows, so only the
+        final values are rounded and no float64 copy of all rows exists at any time.
+        """
+        n = len(keep) if keep is not None else sum(len(r) for r in rows)
+        width = rows[0].shape[1]
+
+        def chunks():
+            done, buffer, size = 0, [], 0
+            for r in rows:
+                if keep is not None:
+                    lo, hi = np.searchsorted(keep, [done, done + len(r)])
+                    part, done = r[keep[lo:hi] - done], done + len(r)
+                else:
+                    part = r
+                buffer.append(part)
+                size += len(part)
+                if size >= _CHUNK_ROWS:
+                    yield np.concatenate(buffer, dtype=np.float64)
+                    buffer, size = [], 0
+            if size:
+                yield np.concatenate(buffer, dtype=np.float64)
+
+        if self.standardize:
+            total = np.zeros(width)
+            for part in chunks():
+                total += part.sum(axis=0)
+            self.mean_ = total / n
+            sq = np.zeros(width)
+            for part in chunks():
+                sq += ((part - self.mean_) ** 2).sum(axis=0)
+            std = np.sqrt(sq / n)
+            self.scale_ = np.where(std > 1e-12, std, 1.0)
+        x = np.empty((n, width), dtype=self.row_dtype)
+        start = 0
+        for part in chunks():
+            x[start : start + len(part)] = self._transform(part)
+            start += len(part)
+        return x
 
     def _fit_clip_rows(self, x: np.ndarray, domains: np.ndarray, clips: np.ndarray) -> None:
         """:meth:`_fit_rows` with each row's clip index (for out-of-fold statistics)."""

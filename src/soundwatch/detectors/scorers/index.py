@@ -1,8 +1,8 @@
 """Nearest-neighbour search for k-NN banks: faiss (exact or IVF) with a float64 re-rank.
 
 Every k-NN scorer finds neighbours through :func:`nearest`. With faiss (``faiss-cpu``, a
-base dependency) the bank goes into a flat index (``IndexFlatL2``; inner product on unit
-rows for cosine) built for the call and freed after it, so a bank of any size is searched
+base dependency) a float32 bank is searched exactly where it lies (``faiss.knn``: L2, or
+inner product on unit rows for cosine; no index copy), so a bank of any size is searched
 in bounded memory: faiss scans the bank in blocks and keeps only each query's best
 candidates. The candidates faiss returns (``k`` plus a margin, in float32) are then
 re-ranked with float64 distances, so scores keep float64 precision and the neighbours
@@ -100,16 +100,30 @@ def nearest_numpy(queries: np.ndarray, bank: np.ndarray, k: int, metric: str,
     return dist_out, idx_out
 
 
+class _FlatSearch:
+    """Exact faiss search straight on the bank's memory (``faiss.knn``: no index copy)."""
+
+    def __init__(self, bank32: np.ndarray, metric: str) -> None:
+        import faiss
+
+        self.bank32 = bank32
+        self.metric = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+
+    def search(self, q32: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        import faiss
+
+        return faiss.knn(q32, self.bank32, k, metric=self.metric)
+
+
 def _faiss_index(bank32: np.ndarray, metric: str, index: str, nprobe: int, seed: int):
     import faiss
 
     m, d = bank32.shape
     if index == "auto":
         index = "ivf" if m > IVF_MIN_ROWS else "flat"
-    flat = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
     if index == "flat":
-        flat.add(bank32)
-        return flat
+        return _FlatSearch(bank32, metric)
+    flat = faiss.IndexFlatIP(d) if metric == "cosine" else faiss.IndexFlatL2(d)
     nlist = max(1, min(m // 39, int(4 * math.sqrt(m))))  # faiss wants >= 39 points per list
     measure = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
     ivf = faiss.IndexIVFFlat(flat, d, nlist, measure)

@@ -44,13 +44,15 @@ class BankScorer(RowScorer):
 
     A vector's score is the smaller of its k-NN distances to the non-empty banks
     (:meth:`_bank_scores` may change what is computed against one bank). Banks hold every
-    training vector (``max_rows`` ``None``; rows grouped by domain so that the two banks
-    are views of one array) and are searched through
+    training vector (``max_rows`` ``None``) in float32 (half the memory; distances are
+    still computed in float64 from those values), rows grouped by domain so that the two
+    banks are views of one array, and are searched through
     :func:`~soundwatch.detectors.scorers.index.nearest` (faiss, exact unless ``index``
     says otherwise); ``n_centroids``, where a subclass offers it, summarises a bank by
     MiniBatchKMeans centres.
     """
 
+    row_dtype = np.float32
     group_domains = True
     n_neighbors: int
     metric: str
