@@ -28,6 +28,10 @@ OOF_FOLDS = 5
 INFERENCE_BATCH = 256
 
 
+SCORE_BATCH = 256
+"""Clips whose features :meth:`ComposedDetector.score` computes and scores at a time."""
+
+
 def _fitted(scorer: Any) -> bool:
     """Whether a scorer has learned state (attributes ending with ``_``)."""
     return any(k.endswith("_") and not k.startswith("_") for k in vars(scorer))
@@ -562,6 +566,9 @@ class ComposedDetector(Detector):
             # (float64 copies of every frame doubled a frame-level k-NN's memory)
             layout = self._layout()
             return [feature_rows(f, layout) for f in feats]
+        if view == "vectors" and self.pooling != "none":
+            # clip by clip: the unpooled items of every clip are never all held at once
+            return [self._pooled(self.view_items([f], view, context), view)[0] for f in feats]
         return self._pooled(self.view_items(feats, view, context), view)
 
     def _fit_scorer(self, items: list[np.ndarray], domains: list[str | None]
@@ -692,7 +699,11 @@ class ComposedDetector(Detector):
         clips = list(clips)
         if not clips:
             return np.zeros(0, dtype=np.float64)
-        return self.score_features(self.clip_features(clips, context), context)
+        # a batch of clips at a time: features (a waveform front-end's are 640 kB per 10 s
+        # clip) are never all held at once
+        return np.concatenate([
+            self.score_features(self.clip_features(clips[i : i + SCORE_BATCH], context), context)
+            for i in range(0, len(clips), SCORE_BATCH)])
 
     def score_signals(self, signals: Sequence[np.ndarray], sr: int,
                       context: RunContext | None = None) -> np.ndarray:

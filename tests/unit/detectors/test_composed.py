@@ -508,3 +508,17 @@ def test_frame_rows_reach_the_scorer_as_float32_views_and_folds_come_first(toy_s
     # out-of-fold scores, then the full scorer: a training clip is in its own bank only there
     assert (det.train_scores_ > 0).all()
     assert np.allclose(det.scorer_.score(rows), 0.0, atol=1e-6)
+
+
+def test_scoring_in_clip_batches_and_pooling_clip_by_clip_change_nothing(toy_set, monkeypatch):
+    from soundwatch.detectors import composed
+
+    det = _make("knn").fit(toy_set.train)
+    whole = det.score(toy_set.test)
+    items = det.view_items(det.clip_features(toy_set.test), "vectors")
+    pooled = det._pooled(items, "vectors")  # all clips' items first, then pooled
+    streamed = det._scorer_inputs(det.clip_features(toy_set.test), None)
+    for a, b in zip(pooled, streamed, strict=True):
+        np.testing.assert_array_equal(a, b)
+    monkeypatch.setattr(composed, "SCORE_BATCH", 3)
+    np.testing.assert_array_equal(det.score(toy_set.test), whole)
