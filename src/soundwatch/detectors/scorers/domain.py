@@ -44,6 +44,8 @@ _EPS = 1e-12
 _MAX_MIXED = 2_000_000
 """Most MemMixup vectors a scorer makes (beyond: an error asking for a smaller ``memmixup``)."""
 _OOF_CHUNK = 4096
+_STAT_ROWS = 20_000
+"""Training rows per domain whose out-of-fold distances give ``knn_domain``'s statistics."""
 
 
 def memmixup(source: np.ndarray, target: np.ndarray, groups: np.ndarray, n_mix: int | None,
@@ -255,9 +257,12 @@ class DomainKNNScorer(_GenRepBank):
         for row, which in enumerate(("source", "target")):
             bank, groups = banks[which]
             setattr(self, f"bank_{which}_", bank)
-            mine = is_target if which == "target" else ~is_target
-            if not len(bank) or not mine.any():
+            mine = np.flatnonzero(is_target if which == "target" else ~is_target)
+            if not len(bank) or not len(mine):
                 continue
+            if len(mine) > _STAT_ROWS:  # frame banks: the statistics of a seeded sample
+                rng = np.random.default_rng(self.seed)
+                mine = np.sort(rng.choice(mine, _STAT_ROWS, replace=False))
             dist = out_of_fold_distances(xp[mine], clips[mine] if groups is not None else None,
                                          bank, groups, self.n_neighbors, self.metric,
                                          self._index(), self.seed).mean(axis=1)

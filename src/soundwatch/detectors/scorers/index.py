@@ -165,20 +165,25 @@ def nearest(queries: np.ndarray, bank: np.ndarray, k: int, metric: str,
     wanted = min(len(bank), k + int(exclude_self) + _MARGIN)
     dist_out = np.empty((len(queries), k))
     idx_out = np.empty((len(queries), k), dtype=np.int64)
-    chunk = max(1, min(_QUERY_CHUNK, _RERANK_CELLS // (wanted * bank.shape[1] or 1)))
-    for start in range(0, len(queries), chunk):
-        q = np.asarray(queries[start : start + chunk], dtype=np.float64)
-        q32 = np.ascontiguousarray(unit_rows(q) if metric == "cosine" else q, dtype=np.float32)
-        _, cand = search.search(q32, wanted)
-        missing = cand < 0  # IVF: fewer candidates than asked in the lists visited
-        cand = np.where(missing, 0, cand)
-        dist = _exact(q, bank[cand], metric)
-        dist[missing] = np.inf
-        if exclude_self:
-            dist[cand == (start + np.arange(len(q)))[:, None]] = np.inf
-        order = np.argsort(dist, axis=1, kind="stable")[:, :k]
-        dist_out[start : start + len(q)] = np.take_along_axis(dist, order, axis=1)
-        idx_out[start : start + len(q)] = np.take_along_axis(cand, order, axis=1)
+    # faiss searches blocks of queries; the candidates are re-ranked in smaller blocks
+    step = max(1, min(_QUERY_CHUNK, _RERANK_CELLS // (wanted * bank.shape[1] or 1)))
+    for outer in range(0, len(queries), _QUERY_CHUNK):
+        block = np.asarray(queries[outer : outer + _QUERY_CHUNK], dtype=np.float64)
+        b32 = np.ascontiguousarray(unit_rows(block) if metric == "cosine" else block,
+                                   dtype=np.float32)
+        _, cands = search.search(b32, wanted)
+        for inner in range(0, len(block), step):
+            start = outer + inner
+            q, cand = block[inner : inner + step], cands[inner : inner + step]
+            missing = cand < 0  # IVF: fewer candidates than asked in the lists visited
+            cand = np.where(missing, 0, cand)
+            dist = _exact(q, bank[cand], metric)
+            dist[missing] = np.inf
+            if exclude_self:
+                dist[cand == (start + np.arange(len(q)))[:, None]] = np.inf
+            order = np.argsort(dist, axis=1, kind="stable")[:, :k]
+            dist_out[start : start + len(q)] = np.take_along_axis(dist, order, axis=1)
+            idx_out[start : start + len(q)] = np.take_along_axis(cand, order, axis=1)
     return dist_out, idx_out
 
 
