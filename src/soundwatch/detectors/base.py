@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import copy
 import inspect
-import io
 import json
 import logging
 import zipfile
@@ -58,19 +57,20 @@ def write_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
     Raises:
         DetectorError: If an array holds Python objects.
     """
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+    for key, arr in arrays.items():
+        if np.asarray(arr).dtype == object:
+            raise DetectorError(path, f"array {key!r} holds Python objects; refusing to "
+                                "save it")
+    # streamed into the file member by member: a k-NN bank of every training frame is
+    # hundreds of MB, and in-memory buffers held four copies of it at once
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle, \
+            zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED) as archive:
         for key in sorted(arrays):
-            arr = np.asarray(arrays[key])
-            if arr.dtype == object:
-                raise DetectorError(path, f"array {key!r} holds Python objects; refusing to "
-                                    "save it")
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.array(arr, order="C"), allow_pickle=False)
+            arr = np.asarray(arrays[key], order="C")  # a copy only when not C-ordered
             info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            archive.writestr(info, member.getvalue())
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(buffer.getvalue())
+            big = arr.nbytes + 4096 >= zipfile.ZIP64_LIMIT
+            with archive.open(info, "w", force_zip64=big) as member:
+                np.lib.format.write_array(member, arr, allow_pickle=False)
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:

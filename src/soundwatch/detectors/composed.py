@@ -28,6 +28,15 @@ OOF_FOLDS = 5
 INFERENCE_BATCH = 256
 
 
+SCORE_BATCH = 256
+"""Clips whose features :meth:`ComposedDetector.score` computes and scores at a time."""
+
+
+def _fitted(scorer: Any) -> bool:
+    """Whether a scorer has learned state (attributes ending with ``_``)."""
+    return any(k.endswith("_") and not k.startswith("_") for k in vars(scorer))
+
+
 def split_clips(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """Hold out whole clips for validation (``val_fraction`` of them, seeded).
 
@@ -554,30 +563,59 @@ class ComposedDetector(Detector):
         from soundwatch.detectors.scorers import SCORERS
 
         view = SCORERS.get(self.scorer).requires
+        if self.encoder is None and view == "vectors" and self.pooling == "none":
+            # the front-end's float32 rows as views: scorers convert while they concatenate
+            # (float64 copies of every frame doubled a frame-level k-NN's memory)
+            layout = self._layout()
+            return [feature_rows(f, layout) for f in feats]
+        if view == "vectors" and self.pooling != "none":
+            # clip by clip: the unpooled items of every clip are never all held at once
+            return [self._pooled(self.view_items([f], view, context), view)[0] for f in feats]
         return self._pooled(self.view_items(feats, view, context), view)
 
-    def _oof_scores(self, items: list[np.ndarray], domains: list[str | None]) -> np.ndarray:
-        """Out-of-fold scores: each fold's clips scored by a scorer fitted on the others."""
+    def _fit_scorer(self, items: list[np.ndarray], domains: list[str | None]
+                    ) -> tuple[Any, np.ndarray]:
+        """The scorer fitted on all clips, and the clips' out-of-fold scores.
+
+        The folds run first and the full scorer is fitted after them, so that a fold's
+        scorer and the full one (two k-NN banks of nearly every frame) never coexist.
+        """
+        scorer = self._make_scorer()
+        oof = self._oof_scores(items, domains, scorer) if scorer.needs_fit else None
+        scorer.fit(items, domains)
+        if oof is None:
+            oof = self._oof_scores(items, domains, scorer)
+        return scorer, oof
+
+    def _oof_scores(self, items: list[np.ndarray], domains: list[str | None],
+                    template: Any = None) -> np.ndarray | None:
+        """Out-of-fold scores: each fold's clips scored by a scorer fitted on the others.
+
+        ``None`` when they are impossible (the caller then scores the clips in-sample with
+        the fitted scorer, ``self.scorer_`` when ``template`` is not given).
+        """
+        template = self.scorer_ if template is None else template
         n = len(items)
         k = min(OOF_FOLDS, n)
-        if not self.scorer_.needs_fit or k < 2:
-            if self.scorer_.needs_fit:
-                log.warning("%s: one training clip; its training score is in-sample",
-                            self.name)
-            return self.scorer_.score(items)
+        if not template.needs_fit:
+            return template.score(items)
+        if k < 2:
+            log.warning("%s: one training clip; its training score is in-sample", self.name)
+            return template.score(items) if _fitted(template) else None
         fold = np.random.default_rng(self.seed).permutation(n) % k
         out = np.empty(n)
         for f in range(k):
             held = np.flatnonzero(fold == f)
             kept = np.flatnonzero(fold != f)
-            scorer = self.scorer_.unfitted_copy()
+            scorer = template.unfitted_copy()
             try:
                 scorer.fit([items[i] for i in kept], [domains[i] for i in kept])
             except (ValueError, DetectorError) as exc:
                 log.warning("%s: out-of-fold training scores impossible (%s); using in-sample "
                             "scores, a threshold fitted on them is optimistic", self.name, exc)
-                return self.scorer_.score(items)
+                return template.score(items) if _fitted(template) else None
             out[held] = scorer.score([items[i] for i in held])
+            del scorer
         return out
 
     def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None,
@@ -599,9 +637,9 @@ class ComposedDetector(Detector):
             self._fit_network(feats, clips, y, ctx)
         normal = [i for i in range(len(clips)) if y is None or y[i] == 0]
         items = self._scorer_inputs([feats[i] for i in normal], ctx)
+        del feats
         domains = [clips[i].domain for i in normal]
-        self.scorer_ = self._make_scorer().fit(items, domains)
-        self.train_scores_ = self._oof_scores(items, domains)
+        self.scorer_, self.train_scores_ = self._fit_scorer(items, domains)
         self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
         return self
 
@@ -635,9 +673,9 @@ class ComposedDetector(Detector):
         clips = list(clips)
         feats = self.clip_features(clips, context)
         items = self._scorer_inputs(feats, context)
+        del feats
         domains = [c.domain for c in clips]
-        self.scorer_ = self._make_scorer().fit(items, domains)
-        self.train_scores_ = self._oof_scores(items, domains)
+        self.scorer_, self.train_scores_ = self._fit_scorer(items, domains)
         self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
         return self
 
@@ -663,7 +701,11 @@ class ComposedDetector(Detector):
         clips = list(clips)
         if not clips:
             return np.zeros(0, dtype=np.float64)
-        return self.score_features(self.clip_features(clips, context), context)
+        # a batch of clips at a time: features (a waveform front-end's are 640 kB per 10 s
+        # clip) are never all held at once
+        return np.concatenate([
+            self.score_features(self.clip_features(clips[i : i + SCORE_BATCH], context), context)
+            for i in range(0, len(clips), SCORE_BATCH)])
 
     def score_signals(self, signals: Sequence[np.ndarray], sr: int,
                       context: RunContext | None = None) -> np.ndarray:

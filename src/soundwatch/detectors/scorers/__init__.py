@@ -30,6 +30,7 @@ SCORERS: Registry[type[Scorer]] = Registry(
         "soundwatch.detectors.scorers.gmm",
         "soundwatch.detectors.scorers.ldn",
         "soundwatch.detectors.scorers.smote",
+        "soundwatch.detectors.scorers.domain",
     ),
     error=DetectorError,
 )

@@ -82,7 +82,9 @@ class SMOTEKNNScorer(BankScorer):
         domain_aware: Separate source and (grown) target banks, smaller distance kept.
         standardize: Standardise each dimension with the training mean and std first.
         aggregate: ``"mean"`` or ``"max"`` of a clip's item distances (one item when pooled).
-        max_rows: Most training vectors kept (a random subset beyond).
+        max_rows: Most training vectors kept (a random subset beyond; ``None``: all).
+        index: ``"flat"`` (exact faiss search), ``"ivf"`` or ``"auto"`` (IVF beyond 2
+            million vectors).
         seed: Seed of that subset and of SMOTE.
     """
 
@@ -90,8 +92,8 @@ class SMOTEKNNScorer(BankScorer):
 
     def __init__(self, *, n_neighbors: int = 1, smote_neighbors: int = 5,
                  target_ratio: float = 1.0, metric: str = "cosine", domain_aware: bool = False,
-                 standardize: bool = False, aggregate: str = "mean", max_rows: int = 20000,
-                 seed: int = 0) -> None:
+                 standardize: bool = False, aggregate: str = "mean", max_rows: int | None = None,
+                 index: str = "auto", seed: int = 0) -> None:
         self._store(locals())
 
     def validate(self) -> None:  # noqa: D102

