@@ -22,6 +22,7 @@ from soundwatch.cli import (
     demo_cmd,  # noqa: F401
     evaluate_cmd,  # noqa: F401
     export_cmd,  # noqa: F401
+    history_cmd,  # noqa: F401
     inspect_cmd,  # noqa: F401
     refit_cmd,  # noqa: F401
     render_cmd,  # noqa: F401

@@ -56,7 +56,8 @@ def watch(
     import threading
 
     from soundwatch.monitor.alerts import Alerter
-    from soundwatch.monitor.history import History, default_db
+    from soundwatch.monitor.health import open_history
+    from soundwatch.monitor.history import default_db
     from soundwatch.monitor.scoring import Scorer
     from soundwatch.monitor.watch import FolderWatcher
 
@@ -65,7 +66,9 @@ def watch(
     scorer = Scorer([run])
     scorer.warm_up()
     alerter = Alerter(on_anomaly, webhook)
-    history = History(db or default_db(run))
+    history, notes = open_history(db or default_db(run))
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
     stop = threading.Event()
 
     def on_record(record: dict[str, Any]) -> None:

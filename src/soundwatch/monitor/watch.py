@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -88,6 +89,8 @@ class FolderWatcher:
         self.scored = 0
         self.errors = 0
         self.skipped = 0
+        self.write_failures = 0
+        self.retry = 5.0  # seconds before a file whose record failed is tried again
         self._events: queue.SimpleQueue[Path] = queue.SimpleQueue()
         self._stop = threading.Event()
 
@@ -154,7 +157,15 @@ class FolderWatcher:
             if (path, st.st_size, st.st_mtime_ns) in self.done:
                 del self.pending[path]
                 continue
-            outcome = self.process(path)
+            try:
+                outcome = self.process(path)
+            except sqlite3.Error as exc:  # disk full, read-only, locked too long: retry later
+                from soundwatch.monitor.health import sqlite_reason
+
+                self.write_failures += 1
+                log.warning("%s: not recorded, retried later: %s", path, sqlite_reason(exc))
+                self.pending[path] = _Pending(st.st_size, st.st_mtime_ns, now + self.retry)
+                break
             if outcome == "changed":
                 self.pending[path] = _Pending(-1, -1, now)
                 continue
