@@ -9,6 +9,7 @@ once) and shows here until a write succeeds again.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -27,7 +28,7 @@ __all__ = ["Health", "integrity_problem", "open_history", "sqlite_reason"]
 log = logging.getLogger(__name__)
 
 LOW_DISK_BYTES = 64 * 1024 * 1024
-"""Free space under which the database's disk counts as almost full."""
+"""Free space under which the database's disk counts as almost full (or 5 % of a small one)."""
 
 CLOCK_JUMP_S = 30.0
 """A wall-clock step (against the monotonic clock) larger than this is reported."""
@@ -39,6 +40,10 @@ CLOCK_JUMP_SHOWN_S = 3600.0
 def sqlite_reason(exc: BaseException) -> str:
     """A short reason for a database error: disk full, read-only, corrupt, locked..."""
     text = str(exc).lower()
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"the disk is full ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"the server's folder is read-only ({exc.strerror})"
     if "full" in text:
         return "the disk is full (database or disk is full)"
     if "readonly" in text or "read-only" in text:
@@ -133,8 +138,9 @@ class Health:
             out.append(f"history writes fail since {iso_time(error[0])}: {error[1]}; "
                        "clips are refused (503) until a write succeeds")
         with contextlib.suppress(OSError):
-            free = shutil.disk_usage(self.history.path.parent).free
-            if free < LOW_DISK_BYTES:
+            usage = shutil.disk_usage(self.history.path.parent)
+            free = usage.free
+            if free < min(LOW_DISK_BYTES, usage.total * 0.05):
                 out.append(f"the history's disk is almost full ({free // 1024 // 1024} MiB "
                            f"free at {self.history.path.parent})")
         if not self.history.path.exists():

@@ -441,6 +441,14 @@ def create_app(service: Service) -> Any:
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
         return error(400, f"{where or 'request'}: {first.get('msg', 'invalid')}")
 
+    @app.exception_handler(OSError)
+    async def _storage_error(request: Request, exc: OSError) -> JSONResponse:
+        # storing an upload failed (disk full, read-only folder): not accepted, retry later
+        reason = service.health.write_failed(exc)
+        service.metrics.rejected.labels("storage").inc()
+        return error(503, f"the server cannot store the upload now ({reason}); it was not "
+                     "accepted, retry later")
+
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
