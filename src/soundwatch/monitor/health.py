@@ -60,15 +60,15 @@ def sqlite_reason(exc: BaseException) -> str:
 @dataclass
 class _RunStamp:
     root: Path
-    files: dict[Path, tuple[int, int, int] | None] = field(default_factory=dict)
+    files: dict[Path, tuple[int, ...] | None] = field(default_factory=dict)
 
 
-def _stamp(path: Path) -> tuple[int, int, int] | None:
+def _stamp(path: Path) -> tuple[int, ...] | None:
     try:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns)
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)  # ctime: not copyable
 
 
 class Health:

@@ -544,14 +544,18 @@ def create_app(service: Service) -> Any:
     @app.get("/v1/machines/{machine}/history", dependencies=secured, tags=["history"])
     def history(machine: str,
                 since: str | None = Query(None, description="Unix seconds or ISO 8601."),
-                limit: int = Query(500, ge=1, le=10000)) -> dict[str, Any]:
+                limit: int = Query(500, ge=1, le=10000),
+                before: str | None = Query(None, description="Page back: clips older than "
+                                           "this (the first ts of the previous page).")
+                ) -> dict[str, Any]:
         """A machine's recorded clips after ``since``: the newest ``limit``, oldest first."""
         loaded = service.scorer.machines.get(machine)
         if loaded is None:
             raise ServiceError(404, f"unknown machine type {machine!r}")
         bound = parse_since(since)
         return {"machine": machine, "threshold": float(loaded.decider.threshold),
-                "clips": service.history.history(machine, bound, limit)}
+                "clips": service.history.history(machine, bound, limit,
+                                                 before=parse_since(before, "before"))}
 
     @app.get("/v1/events", dependencies=secured, tags=["history"])
     def events(since: str | None = Query(None, description="Unix seconds or ISO 8601."),

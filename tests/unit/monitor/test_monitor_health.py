@@ -137,7 +137,7 @@ def test_a_corrupt_database_is_recovered_at_start(tmp_path):
     try:
         assert notes and "corrupt" in notes[0] and "recovered" in notes[0]
         kept = history.count()
-        assert 0 < kept < 20000, kept  # the readable rows, not the damaged page's
+        assert 0 < kept <= 20000, kept  # the readable rows
         assert integrity_problem(db, quick=False) is None
         assert list(tmp_path.glob("h.sqlite.corrupt-*"))
         fill(history, 1, ts0=2.0e9)  # writable again
