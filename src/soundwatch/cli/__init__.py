@@ -82,7 +82,9 @@ def main() -> None:
 
 def _run_app() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n): click returns n in this mode
+            sys.exit(code)
     except SoundwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

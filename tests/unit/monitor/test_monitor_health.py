@@ -246,3 +246,38 @@ def test_the_watcher_retries_a_failed_write(scorer, tmp_path, monkeypatch):
     assert watcher.write_failures == 1 and watcher.scored == 1
     assert history.count() == 1
     history.close()
+
+
+def test_history_commands(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from soundwatch.cli import main
+
+    def cli(*args):
+        monkeypatch.setattr(sys, "argv", ["soundwatch", "history", *map(str, args)])
+        try:
+            main()
+        except SystemExit as exc:
+            return exc.code
+        return 0
+
+    run = tmp_path / "run"
+    (run / "monitor").mkdir(parents=True)
+    with History(run / "monitor" / "history.sqlite") as history:
+        fill(history, 50, ts0=time.time() - 30 * 86400)
+        fill(history, 10, ts0=time.time())
+    assert cli("check", run) == 0 and "ok" in capsys.readouterr().out
+    assert cli("backup", run, tmp_path / "b.sqlite") == 0
+    assert "60 clip(s)" in capsys.readouterr().out
+    assert cli("prune", run, "--keep-days", "7") == 0
+    assert "deleted 50" in capsys.readouterr().out
+    assert cli("restore", tmp_path / "b.sqlite", run) == 0
+    assert "restored 60" in capsys.readouterr().out
+    damaged = tmp_path / "d.sqlite"
+    shutil.copy(tmp_path / "b.sqlite", damaged)
+    raw = bytearray(damaged.read_bytes())
+    raw[4096:8192] = b"\xa5" * 4096  # the second page: the clips table's root
+    damaged.write_bytes(bytes(raw))
+    assert cli("check", damaged) == 1 and "DAMAGED" in capsys.readouterr().out
+    assert cli("check", tmp_path / "missing.sqlite") == 2
+    assert "no such history database" in capsys.readouterr().err
