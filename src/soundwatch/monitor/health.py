@@ -214,20 +214,33 @@ def _salvage(broken: Path, fresh: History) -> int:
     return saved
 
 
+_DAMAGE_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
 def integrity_problem(path: str | os.PathLike[str], quick: bool = True) -> str | None:
-    """``PRAGMA quick_check`` (or ``integrity_check``) of a database; None when it is sound."""
+    """``PRAGMA quick_check`` (or ``integrity_check``) of a database; None when it is sound.
+
+    Raises:
+        ConfigError: The file cannot be opened or read for another reason than damage
+            (a read-only folder without the WAL's shared-memory file, permissions...).
+    """
+    from soundwatch.errors import ConfigError
+
+    path = Path(path)
+    conn = None
     try:
-        conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        return str(exc)
-    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         pragma = "quick_check" if quick else "integrity_check"
         rows = conn.execute(f"PRAGMA {pragma}").fetchall()
         conn.execute("SELECT COUNT(*) FROM clips").fetchone()
     except sqlite3.Error as exc:
-        return str(exc)
+        if getattr(exc, "sqlite_errorcode", None) in _DAMAGE_CODES or (
+                "no such table" in str(exc)):
+            return str(exc)
+        raise ConfigError(path, f"cannot read the history database ({exc})") from None
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     found = [str(r[0]) for r in rows]
     return None if found == ["ok"] else "; ".join(found[:3])
 
