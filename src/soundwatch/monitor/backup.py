@@ -114,11 +114,13 @@ def prune_older(history: History, keep_days: float, batch: int = 5000) -> list[s
     cutoff = time.time() - keep_days * 86400.0
     audio: list[str] = []
     while True:
+        # found by a reader (index on ts), deleted in a short write transaction
+        rows = history._reader().execute(
+            "SELECT id, audio, source FROM clips INDEXED BY clips_ts WHERE ts < ? "
+            "ORDER BY ts LIMIT ?", (cutoff, batch)).fetchall()
+        if not rows:
+            break
         with history._write() as conn:
-            rows = conn.execute("SELECT id, audio, source FROM clips WHERE ts < ? "
-                                "ORDER BY ts LIMIT ?", (cutoff, batch)).fetchall()
-            if not rows:
-                break
             conn.executemany("DELETE FROM clips WHERE id = ?", [(r[0],) for r in rows])
         audio += [r[1] for r in rows if r[1] and r[2] == "upload"]
         if len(rows) < batch:

@@ -51,7 +51,8 @@ CREATE INDEX IF NOT EXISTS clips_decision_ts ON clips (decision, ts);
 """
 
 # Version 2: per-machine counters kept by triggers, so the page's summary and the metrics
-# read 200 rows instead of scanning millions; a partial index for the kept-audio pruning.
+# read 200 rows instead of scanning millions; a partial index for the kept-audio pruning,
+# and one on the time alone for --keep-days retention.
 _STATS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS machine_stats (
     machine     TEXT PRIMARY KEY,
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS machine_stats (
     last_id     INTEGER
 );
 CREATE INDEX IF NOT EXISTS clips_kept_audio ON clips (id) WHERE audio IS NOT NULL;
+CREATE INDEX IF NOT EXISTS clips_ts ON clips (ts);
 CREATE TRIGGER IF NOT EXISTS clips_stats_insert AFTER INSERT ON clips BEGIN
     INSERT INTO machine_stats (machine) VALUES (NEW.machine) ON CONFLICT (machine) DO NOTHING;
     UPDATE machine_stats SET clips = clips + 1,
