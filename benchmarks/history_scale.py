@@ -17,7 +17,8 @@ each ``--requests`` times from one client (p50/p99), plus the start-up check
 (issue 28): p99 <= 200 ms for the page, ``/history`` and ``/trend``.
 
 Run: ``.venv/bin/python benchmarks/history_scale.py [--rows 10000000] [--machines 200]
-[--db PATH (kept and reused)]``. Prints a Markdown table (docs/monitoring.md quotes it).
+[--db PATH (kept and reused)]``. Prints a Markdown table and writes it to
+docs/monitoring.md between the ``history-scale`` markers (``--no-write`` leaves it).
 """
 
 from __future__ import annotations
@@ -127,12 +128,13 @@ def main() -> None:
     parser.add_argument("--machines", type=int, default=200)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--db", type=Path, default=None, help="keep the database here")
+    parser.add_argument("--no-write", action="store_true", help="leave docs/monitoring.md")
     args = parser.parse_args()
 
     import httpx
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_doc import machine, usable_cores
+    from bench_doc import machine, usable_cores, write_section
     from serve import free_port
     from soundwatch import pipeline
     from soundwatch.synth import synth_machines
@@ -242,6 +244,9 @@ def main() -> None:
         f"--machines {args.machines} --requests {args.requests}`",
     ])
     print(table)
+    if not args.no_write:
+        doc = Path(__file__).resolve().parents[1] / "docs" / "monitoring.md"
+        print(f"written to {write_section('history-scale', table, doc)}")
 
 
 if __name__ == "__main__":

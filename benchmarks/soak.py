@@ -14,7 +14,8 @@ and the kept-clips folder, and the p99 latency of the window. At the end it chec
   against the first ones).
 
 ``main()`` returns the figures as a dict (``tests/integration/test_soak_short.py`` runs a
-short version); the command prints a Markdown summary (docs/reliability.md quotes it).
+short version); the command prints a Markdown summary and writes it to docs/reliability.md
+between the ``soak`` markers (``--no-write`` leaves it).
 All traffic goes to 127.0.0.1, bounded in time.
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--clients 10]``
@@ -280,13 +281,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--file-every", type=float, default=1.0)
     parser.add_argument("--sample", type=float, default=10.0)
+    parser.add_argument("--no-write", action="store_true", help="leave docs/reliability.md")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="soundwatch-soak-") as tmp:
         result = run_soak(Path(tmp), args.minutes * 60, args.clients, args.file_every,
                           args.sample)
-    print(summary(result))
-    print(f"\nCommand: `.venv/bin/python benchmarks/soak.py --minutes {args.minutes:g} "
-          f"--clients {args.clients}`")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_doc import machine, usable_cores, write_section
+
+    text = "\n".join([
+        f"Machine: {machine()}; {usable_cores()} usable cores; load average "
+        f"{os.getloadavg()[0]:.1f} at the end (other work shares the cores).",
+        "", summary(result), "",
+        f"Command: `.venv/bin/python benchmarks/soak.py --minutes {args.minutes:g} "
+        f"--clients {args.clients}`"])
+    print(text)
+    if not args.no_write:
+        doc = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+        print(f"written to {write_section('soak', text, doc)}")
     return result
 
 
