@@ -184,7 +184,12 @@ class FolderWatcher:
         try:
             size, mtime_ns, sha = file_key(path)
         except SoundwatchError as exc:
-            self._record_error(path, None, UNKNOWN_MACHINE, exc.reason)
+            key = _unreadable_key(path)  # recorded once, not again at every rescan
+            if key is not None and self.history.find_file(**key) is not None:
+                self.done.add((path, key["size"], key["mtime_ns"]))
+                self.skipped += 1
+                return "seen"
+            self._record_error(path, key, UNKNOWN_MACHINE, exc.reason)
             return "recorded"
         key = {"path": str(path), "size": size, "mtime_ns": mtime_ns, "sha256": sha}
         if self.history.find_file(**key) is not None:
@@ -260,6 +265,15 @@ class FolderWatcher:
             if observer is not None:
                 observer.stop()
                 observer.join(5)
+
+
+def _unreadable_key(path: Path) -> dict[str, Any] | None:
+    """The history key of a file that cannot be hashed (its content digest left empty)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": ""}
 
 
 def _changed(path: Path, size: int, mtime_ns: int) -> bool:

@@ -281,3 +281,35 @@ def test_history_commands(tmp_path, capsys, monkeypatch):
     assert cli("check", damaged) == 1 and "DAMAGED" in capsys.readouterr().out
     assert cli("check", tmp_path / "missing.sqlite") == 2
     assert "no such history database" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="no named pipes here")
+def test_the_watcher_records_a_fifo_once_and_never_hangs(scorer, tmp_path):
+    import os
+    import signal
+
+    from soundwatch.monitor.watch import FolderWatcher
+
+    folder = tmp_path / "in" / "fan"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "pipe.wav")
+    write_clip(folder / "a.wav", 0.1)
+    history = History(tmp_path / "h.sqlite")
+
+    def hung(signum, frame):
+        raise TimeoutError("the watcher hung on a named pipe")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        for _ in range(2):  # a restarted watcher (a rescan) records nothing again
+            watcher = FolderWatcher(scorer, history, tmp_path / "in", settle=0, poll=0.01,
+                                    rescan=0)
+            watcher.run(once=True)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    rows = history._reader().execute("SELECT name, status, error FROM clips").fetchall()
+    assert sorted((r[0], r[1]) for r in rows) == [("a.wav", "ok"), ("pipe.wav", "error")]
+    assert "named pipe" in [r[2] for r in rows if r[0] == "pipe.wav"][0]
+    history.close()
