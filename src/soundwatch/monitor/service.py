@@ -443,6 +443,9 @@ def create_app(service: Service) -> Any:
 
     @app.exception_handler(OSError)
     async def _storage_error(request: Request, exc: OSError) -> JSONResponse:
+        if not request.url.path.endswith("/score"):
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return error(503, f"the server cannot read a file now ({exc.strerror or exc})")
         # storing an upload failed (disk full, read-only folder): not accepted, retry later
         reason = service.health.write_failed(exc)
         service.metrics.rejected.labels("storage").inc()
