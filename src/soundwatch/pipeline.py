@@ -193,7 +193,8 @@ def resolve_config(
             create_detector(name, **{key: value})
         except DetectorError as exc:
             if not exc.reason.startswith("unknown parameter"):  # a bad value, not a bad name
-                raise ConfigError(flag, exc.reason) from None
+                raise ConfigError(flag, f"detector {name!r} does not accept {key}={value!r} "
+                                  f"({exc.reason})") from None
             raise ConfigError(flag, f"detector {name!r} has no {key!r} parameter "
                               f"({exc.reason})") from None
         extra[key] = value
