@@ -88,22 +88,23 @@ def machine() -> str:
             f"Python {platform.python_version()}")
 
 
-def write_section(name: str, text: str) -> Path:
-    """Put ``text`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in benchmarks.md.
+def write_section(name: str, text: str, doc: Path = DOC) -> Path:
+    """Put ``text`` between ``<!-- name:start -->`` and ``<!-- name:end -->`` in ``doc``.
 
-    Other sections are kept; the section is appended when its markers are absent.
+    ``doc`` is docs/benchmarks.md unless given. Other sections are kept; the section is
+    appended when its markers are absent.
     """
     from soundwatch.atomic import write_text
 
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     block = f"{start}\n{text.rstrip()}\n{end}"
-    old = DOC.read_text(encoding="utf-8") if DOC.is_file() else "# Benchmarks\n"
+    old = doc.read_text(encoding="utf-8") if doc.is_file() else "# Benchmarks\n"
     if start in old and end in old:
         new = old[: old.index(start)] + block + old[old.index(end) + len(end):]
     else:
         new = old.rstrip() + "\n\n" + block + "\n"
-    write_text(DOC, new)
-    return DOC
+    write_text(doc, new)
+    return doc
 
 
 def standalone_sections() -> str:

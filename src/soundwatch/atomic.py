@@ -76,7 +76,12 @@ def _mkstemp(path: Path, suffix: str) -> tuple[int, str]:
             errno.ENOTDIR, "is a file, not a folder (a folder is needed there)",
             str(blocker),
         ) from None
-    return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix, dir=path.parent)
+    try:
+        return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix,
+                                dir=path.parent)
+    except OSError as exc:  # name the folder that refused, not the temporary file's name
+        code = exc.errno or errno.EIO
+        raise OSError(code, exc.strerror or os.strerror(code), str(path.parent)) from None
 
 
 @contextlib.contextmanager
@@ -261,5 +266,6 @@ def ensure_writable_dir(path: str | os.PathLike[str], what: str = "output folder
     except NotADirectoryError as exc:
         raise OutputError(folder, f"{what}: a parent path is a file ({exc.strerror})") from None
     except OSError as exc:
-        raise OutputError(exc.filename or folder, f"{what}: {exc.strerror or exc}") from None
+        raise OutputError(exc.filename or folder,
+                          f"cannot write into the {what} ({exc.strerror or exc})") from None
     return folder

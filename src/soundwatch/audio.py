@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import stat
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,8 +89,27 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
+def special_file(mode: int) -> str | None:
+    """What a non-regular, non-folder file is (``"a named pipe (FIFO)"``...), else ``None``.
+
+    Opening a FIFO blocks until a writer comes and a device never ends, so such files are
+    refused before they are opened.
+    """
+    for test, kind in ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return None
+
+
 def _check_readable(path: Path) -> int:
     """Open the file once so OS problems get a precise reason; return its size in bytes."""
+    try:
+        kind = special_file(os.stat(path).st_mode)
+    except OSError as exc:
+        raise AudioError(path, _os_reason(exc)) from None
+    if kind is not None:
+        raise AudioError(path, f"not a regular file: {kind}")
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

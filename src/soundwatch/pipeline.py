@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -203,6 +204,9 @@ def resolve_config(
         try:
             create_detector(name, **{key: value})
         except DetectorError as exc:
+            if not exc.reason.startswith("unknown parameter"):  # a bad value, not a bad name
+                raise ConfigError(flag, f"detector {name!r} does not accept {key}={value!r} "
+                                  f"({exc.reason})") from None
             raise ConfigError(flag, f"detector {name!r} has no {key!r} parameter "
                               f"({exc.reason})") from None
         extra[key] = value
@@ -414,7 +418,7 @@ def train(
     run.info["channel"] = cfg.channel
     todo = []
     for machine in chosen:
-        if resume and run.has_detector(machine):
+        if resume and run.has_detector(machine) and complete_machine(run, machine):
             log.info("%s: already trained, skipped (resume)", machine)
             if on_machine:
                 on_machine(machine, "skip")
@@ -591,15 +595,72 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     write_scores_table(add_decisions(table, {machine: decider}), train_part_path(run, machine))
     save_decider(run.root, machine, decider)
     score_seconds = time.perf_counter() - start
+    result = MachineResult(machine, len(good), skipped,
+                           {str(k): int(v) for k, v in _label_counts(good).items()},
+                           seconds, score_seconds,
+                           machine_self_check(det, _normal(good, labels), machine))
+    # what record_machine needs, kept before the detector marks the machine done, so a
+    # resume after a kill between the two can record it (complete_machine)
+    write_json(train_result_path(run, machine), dataclasses.asdict(result))
     det.save(run.detector_dir(machine))  # config.json last = "this machine is done"
     shutil.rmtree(checkpoints, ignore_errors=True)  # the saved detector supersedes them
     with contextlib.suppress(OSError):
         checkpoints.parent.rmdir()  # only when no other machine's checkpoints remain
     log.info("%s: trained on %d clips", machine, len(good))
-    return MachineResult(machine, len(good), skipped,
-                         {str(k): int(v) for k, v in _label_counts(good).items()},
-                         seconds, score_seconds,
-                         machine_self_check(det, _normal(good, labels), machine))
+    return result
+
+
+def train_result_path(run: Run, machine: str) -> Path:
+    """``scores/train_parts/<machine>.json``: what :func:`record_machine` records."""
+    return run.scores_dir / "train_parts" / f"{machine}.json"
+
+
+def _recorded_machines(run: Run) -> set[str]:
+    """Machine types with rows in ``scores/train_scores.csv`` (none when it is unreadable)."""
+    from soundwatch.errors import EvaluationError
+    from soundwatch.scores import read_scores_table
+
+    if not run.train_scores_path.is_file():
+        return set()
+    try:
+        return set(read_scores_table(run.train_scores_path)["machine"].astype(str))
+    except EvaluationError:
+        return set()
+
+
+def complete_machine(run: Run, machine: str) -> bool:
+    """Make sure a machine type with a saved detector is fully recorded (for ``--resume``).
+
+    A kill between saving the detector and :func:`record_machine` leaves the detector
+    without its training scores in ``scores/train_scores.csv`` and its facts in
+    ``run.json``; they are recorded here from ``scores/train_parts/``.
+
+    Returns:
+        True when the machine is complete (now), False when its training part is gone and
+        the machine must be trained again.
+    """
+    from soundwatch.errors import EvaluationError
+    from soundwatch.scores import read_scores_table
+
+    in_info = machine in run.info.get("machines", {})
+    if in_info and machine in _recorded_machines(run):
+        return True
+    part = train_part_path(run, machine)
+    try:
+        table = read_scores_table(part)
+    except EvaluationError:
+        log.warning("%s: saved detector without its training scores; training it again",
+                    machine)
+        return False
+    facts_path = train_result_path(run, machine)
+    try:
+        facts = json.loads(facts_path.read_text(encoding="utf-8"))
+        result = MachineResult(**facts)
+    except (OSError, ValueError, TypeError):  # a run from before the facts were kept
+        result = MachineResult(machine, len(table), [], {}, 0.0, 0.0)
+    log.info("%s: recording the training scores an interrupted run left out", machine)
+    record_machine(run, result)
+    return True
 
 
 SELF_CHECK_CLIPS = 32
@@ -1349,7 +1410,7 @@ def score_long_recording(
     """
     import numpy as np
 
-    from soundwatch.audio import DEFAULT_SR, info, stream
+    from soundwatch.audio import DEFAULT_SR, MIN_SECONDS, info, stream
     from soundwatch.decisions import machine_decider, section_of_path
     from soundwatch.errors import DetectorError
     from soundwatch.events import merge_events, write_events
@@ -1357,6 +1418,9 @@ def score_long_recording(
 
     if not window > 0 or not hop > 0:
         raise ConfigError("--window/--hop", f"must be positive seconds (got {window}, {hop})")
+    if window < MIN_SECONDS:  # the same minimum as a whole file (audio.load)
+        raise ConfigError("--window", f"{window:g} s is shorter than the minimum clip length "
+                          f"of {MIN_SECONDS:g} s")
     if batch_windows < 1:
         raise ConfigError("batch_windows", "must be at least 1")
     run = Run.open(run_dir)

@@ -132,7 +132,7 @@ def test_detectors_command_lists_the_registry(monkeypatch, capsys):
         (["train", "{data}", "-d", "no-such-detector"], "unknown detector"),
         (["train", "{data}", "-d", "mahalanobis", "-m", "drill"], "unknown machine(s) drill"),
         (["train", "{data}", "-d", "mahalanobis", "--objective", "synthetic"],
-         "has no 'objective' parameter"),
+         "does not accept objective='synthetic' (needs an encoder)"),
         (["train", "{data}", "-d", "mahalanobis", "--param", "oops"], "expected key=value"),
         (["train", "{data}", "-d", "mahalanobis", "--device", "tpu"], "device must be"),
         (["train", "{data}", "-d", "mahalanobis", "--resume"], "needs --out"),

@@ -24,6 +24,7 @@ from soundwatch.cli import (
     evaluate_cmd,  # noqa: F401
     export_cmd,  # noqa: F401
     feedback_cmd,  # noqa: F401
+    history_cmd,  # noqa: F401
     inspect_cmd,  # noqa: F401
     refit_cmd,  # noqa: F401
     render_cmd,  # noqa: F401
@@ -84,7 +85,9 @@ def main() -> None:
 
 def _run_app() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n): click returns n in this mode
+            sys.exit(code)
     except SoundwatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -68,12 +68,23 @@ def serve(
         "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
         show_default=False)] = None,
     channel: ChannelOption = None,
+    allow_no_token: Annotated[bool, typer.Option(
+        "--allow-no-token", help="Serve a non-loopback --host without a --token (anyone "
+        "who reaches it can score and read the history).")] = False,
+    keep_days: Annotated[float | None, typer.Option(
+        "--keep-days", help="Delete history rows older than this many days.")] = None,
 ) -> None:
     """Serve the runs' detectors over HTTP, with the history API and the monitoring page."""
     _need_serve_extra()
+    from soundwatch.monitor.security import check_bind
+
+    check_bind(host, token, allow_no_token)
+    if keep_days is not None and not keep_days > 0:
+        raise ConfigError("--keep-days", f"must be positive, got {keep_days}")
     import uvicorn
 
-    from soundwatch.monitor.history import History, default_db
+    from soundwatch.monitor.health import Health, open_history
+    from soundwatch.monitor.history import default_db
     from soundwatch.monitor.scoring import Scorer
     from soundwatch.monitor.service import Service, create_app
 
@@ -83,11 +94,15 @@ def serve(
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
     scorer = Scorer(runs, threshold, channel=channel_value(channel))
     scorer.warm_up()
-    history = History(db or default_db(runs[0]))
+    history, notes = open_history(db or default_db(runs[0]))
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
     try:
+        health = Health(history, [(m.run, [name]) for name, m in scorer.machines.items()],
+                        startup=notes)
         service = Service(scorer, history, token=token, alerter=alerter,
                           max_upload_bytes=int(max_upload_mb * 1024 * 1024),
-                          keep_clips=keep_clips)
+                          keep_clips=keep_clips, health=health, keep_days=keep_days)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(f"serving {len(scorer.machines)} machine type(s) "
                    f"({', '.join(sorted(scorer.machines))}) on http://{shown}:{port}/ "

@@ -84,7 +84,8 @@ def watch(
     import signal
     import threading
 
-    from soundwatch.monitor.history import History, default_db
+    from soundwatch.monitor.health import open_history
+    from soundwatch.monitor.history import default_db
     from soundwatch.monitor.scoring import Scorer
     from soundwatch.monitor.watch import FolderWatcher
 
@@ -93,7 +94,9 @@ def watch(
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
     scorer = Scorer([run], threshold, channel=channel_value(channel))
     scorer.warm_up()
-    history = History(db or default_db(run))
+    history, notes = open_history(db or default_db(run))
+    for note in notes:
+        typer.echo(f"warning: {note}", err=True)
     stop = threading.Event()
 
     def on_record(record: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from soundwatch.audio import special_file
 from soundwatch.datasets.clip import Clip
 from soundwatch.datasets.discovery import OTHER_AUDIO_EXTENSIONS, classify
 from soundwatch.datasets.names import AUDIO_EXTENSIONS
@@ -99,6 +100,9 @@ def collect_recordings(
         path = Path(os.path.abspath(raw))
         if not path.exists():
             raise DatasetError(path, "no such file or folder")
+        kind = special_file(path.stat().st_mode)
+        if kind is not None:
+            raise DatasetError(path, f"not an audio file or folder: {kind}")
         if path.is_file():
             if path.suffix.lower() in OTHER_AUDIO_EXTENSIONS - READABLE_EXTENSIONS:
                 raise DatasetError(path, f"unsupported audio format ({path.suffix.lower()}); "

@@ -86,6 +86,9 @@ def summary(clips: Sequence[Clip], audio_info: bool = True) -> DatasetSummary:
     """
     import pandas as pd
 
+    from soundwatch.scores import _python_strings
+
+    _python_strings(pd)  # machine names from non-UTF-8 folder names
     headers: list[AudioInfo | str | None] = [None] * len(clips)
     if audio_info and clips:
         workers = min(_HEADER_THREADS, max(1, len(clips) // 64), os.cpu_count() or 1)

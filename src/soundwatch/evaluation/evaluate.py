@@ -539,7 +539,8 @@ def evaluate_run(
         from soundwatch.evaluation.report import write_report
 
         paths["report"] = write_report(run, result, paths.get("plots"), scores_dir=scores_dir,
-                                       out_dir=out_dir, train=train, explain=explain)
+                                       out_dir=out_dir, train=train, explain=explain,
+                                       draw=plots)
     result.paths = paths
     _record_evaluation(run, scores_dir, result, time.perf_counter() - started)
     log.info("evaluated %s: %s official score %.4f", scores_dir, result.mode,

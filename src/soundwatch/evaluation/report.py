@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from soundwatch.atomic import write_text
+from soundwatch.errors import printable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -215,7 +216,7 @@ def _machine_plots(
                        label="threshold" if i == 0 else None)
         ax.set_xlabel("anomaly score")
         ax.set_ylabel("density")
-        ax.set_title(f"{machine}: scores against training", fontsize=10)
+        ax.set_title(f"{printable(machine)}: scores against training", fontsize=10)
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = save_figure(fig, folder / f"distribution_{machine}.png")
@@ -255,7 +256,7 @@ def _training_curve(csv: Path, folder: Path, machine: str) -> Path | None:
         ax.plot(x, log_df[c], marker="o", ms=2, lw=1, label=c)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    ax.set_title(f"{machine}: training curve", fontsize=10)
+    ax.set_title(f"{printable(machine)}: training curve", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -602,17 +603,21 @@ def write_report(run_dir: str | os.PathLike[str], result: EvaluationResult,
                  plots: dict[str, Any] | None = None, *,
                  scores_dir: str | os.PathLike[str] | None = None,
                  out_dir: str | os.PathLike[str] | None = None,
-                 train: pd.DataFrame | None = None, explain: int = 5) -> Path:
+                 train: pd.DataFrame | None = None, explain: int = 5,
+                 draw: bool = True) -> Path:
     """Write ``report.html`` atomically (into ``out_dir``, default the run) and return its path.
 
     Draws the per-machine plots and, for the top ``explain`` flagged clips per machine
-    type, the explanation images (:mod:`soundwatch.explain`) it embeds.
+    type, the explanation images (:mod:`soundwatch.explain`) it embeds; with ``draw``
+    false (``--no-plots``) it draws no figure at all.
     """
     run = Path(run_dir)
     out = Path(out_dir) if out_dir is not None else run
     images: dict[str, dict[str, Path]] = {}
+    if not draw:
+        explain = 0
     try:
-        images = _machine_plots(result, run, out, train)
+        images = _machine_plots(result, run, out, train) if draw else {}
     except (OSError, ValueError) as exc:
         log.warning("machine plots left out of the report: %s", exc)
     explanations = _flagged_explanations(

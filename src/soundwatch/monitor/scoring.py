@@ -246,9 +246,14 @@ def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:
     Raises:
         AudioError: The file cannot be read.
     """
+    from soundwatch.audio import special_file
+
     path = Path(path)
     digest = hashlib.sha256()
     try:
+        kind = special_file(os.stat(path).st_mode)
+        if kind is not None:  # opening a FIFO would block the watcher until a writer comes
+            raise AudioError(path, f"not a regular file: {kind}")
         with open(path, "rb") as handle:
             before = os.fstat(handle.fileno())
             for block in iter(lambda: handle.read(1 << 20), b""):

@@ -3,9 +3,9 @@
 # No ``from __future__ import annotations`` here: FastAPI reads the endpoints' annotations at
 # definition time, and the FastAPI types are imported inside create_app (a light import).
 import contextlib
-import hmac
 import logging
 import os
+import sqlite3
 import tempfile
 import threading
 import time
@@ -19,8 +19,10 @@ import numpy as np
 from soundwatch.decisions import section_of_path
 from soundwatch.errors import AudioError, ConfigError, DetectorError, SoundwatchError
 from soundwatch.monitor.alerts import Alerter
+from soundwatch.monitor.health import Health
 from soundwatch.monitor.history import History, default_db, parse_since
 from soundwatch.monitor.scoring import Scorer, load_native
+from soundwatch.monitor.security import SecurityHeaders, bearer_matches
 from soundwatch.monitor.state import DEFAULT_WINDOW, machine_state, verdict_columns
 
 __all__ = ["RAW_FORMATS", "Service", "ServiceError", "create_app", "default_db"]
@@ -97,12 +99,15 @@ class Service:
             spectrograms (0: keep none).
         clips_dir: Where kept uploads go (default: beside the database).
         alerter: Alerts for anomalous uploads.
+        health: What ``/healthz`` reports (default: watches this history and these runs).
+        keep_days: Delete clips older than this many days (``--keep-days``; None: keep all).
     """
 
     def __init__(self, scorer: Scorer, history: History, *, token: str | None = None,
                  max_upload_bytes: int = 64 * 1024 * 1024, keep_clips: int = 500,
                  clips_dir: str | os.PathLike[str] | None = None,
-                 alerter: Alerter | None = None) -> None:
+                 alerter: Alerter | None = None, health: Health | None = None,
+                 keep_days: float | None = None) -> None:
         if max_upload_bytes <= 0:
             raise ConfigError("--max-upload-mb", "must be positive")
         self.scorer = scorer
@@ -116,11 +121,16 @@ class Service:
         self.alerter = alerter or Alerter()
         self.metrics = _Metrics(history)
         self.started = time.time()
+        self.health = health or Health(
+            history, [(m.run, [name]) for name, m in scorer.machines.items()])
+        self.keep_days = keep_days
+        self._retained_at = float("-inf")
         self._since_prune = 0
         self._prune_lock = threading.Lock()
         for name, loaded in scorer.machines.items():
             self.metrics.threshold.labels(name).set(float(loaded.decider.threshold))
         self._remove_orphans()
+        self.retain()
 
     def _remove_orphans(self) -> None:
         """Delete kept-clip files no history row points to (left by a killed server)."""
@@ -144,9 +154,7 @@ class Service:
         """Raise a 401 unless the ``Authorization`` header carries the bearer token."""
         if self.token is None:
             return
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(),
-                                                                 self.token.encode()):
+        if not bearer_matches(authorization, self.token):
             self.metrics.rejected.labels("auth").inc()
             raise ServiceError(401, "missing or wrong bearer token (Authorization: Bearer TOKEN)")
 
@@ -216,9 +224,17 @@ class Service:
                 raise ServiceError(422, f"{upload.name}: {exc.reason}") from None
             keep = self.keep_clips > 0
             status, columns = verdict_columns(verdict)
-            record = self.history.record(
-                machine, "upload", status, name=upload.name, request_id=request_id,
-                audio=str(upload.path) if keep else None, **columns)
+            try:
+                record = self.history.record(
+                    machine, "upload", status, name=upload.name, request_id=request_id,
+                    audio=str(upload.path) if keep else None, **columns)
+            except sqlite3.Error as exc:  # disk full, read-only, corrupt: not accepted
+                keep = False
+                reason = self.health.write_failed(exc)
+                self.metrics.rejected.labels("history").inc()
+                raise ServiceError(503, f"history: the clip cannot be recorded ({reason}); "
+                                   "it was not accepted, retry later") from None
+            self.health.write_ok()
             if record["duplicate"]:
                 keep = False
             else:
@@ -254,7 +270,19 @@ class Service:
             if self._since_prune < 50:
                 return
             self._since_prune = 0
+        self.retain()
         for path in self.history.prune_audio(self.keep_clips):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def retain(self, every_s: float = 600.0) -> None:
+        """Apply ``--keep-days`` (at most once every ``every_s`` seconds)."""
+        if self.keep_days is None or time.monotonic() - self._retained_at < every_s:
+            return
+        self._retained_at = time.monotonic()
+        from soundwatch.monitor.backup import prune_older
+
+        for path in prune_older(self.history, self.keep_days):
             with contextlib.suppress(OSError):
                 os.unlink(path)
 
@@ -421,6 +449,17 @@ def create_app(service: Service) -> Any:
         where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("query", "path"))
         return error(400, f"{where or 'request'}: {first.get('msg', 'invalid')}")
 
+    @app.exception_handler(OSError)
+    async def _storage_error(request: Request, exc: OSError) -> JSONResponse:
+        if not request.url.path.endswith("/score"):
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
+            return error(503, f"the server cannot read a file now ({exc.strerror or exc})")
+        # storing an upload failed (disk full, read-only folder): not accepted, retry later
+        reason = service.health.write_failed(exc)
+        service.metrics.rejected.labels("storage").inc()
+        return error(503, f"the server cannot store the upload now ({reason}); it was not "
+                     "accepted, retry later")
+
     @app.exception_handler(Exception)
     async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path)
@@ -430,6 +469,7 @@ def create_app(service: Service) -> Any:
     limit = service.max_upload_bytes
 
     app.add_middleware(_BodyLimit, limit=limit, on_refuse=service.metrics.rejected)
+    app.add_middleware(SecurityHeaders)
 
     async def read_body(request: Request) -> bytes:
         chunks, size = [], 0
@@ -516,14 +556,18 @@ def create_app(service: Service) -> Any:
     @app.get("/v1/machines/{machine}/history", dependencies=secured, tags=["history"])
     def history(machine: str,
                 since: str | None = Query(None, description="Unix seconds or ISO 8601."),
-                limit: int = Query(500, ge=1, le=10000)) -> dict[str, Any]:
+                limit: int = Query(500, ge=1, le=10000),
+                before: str | None = Query(None, description="Page back: clips older than "
+                                           "this (the first ts of the previous page).")
+                ) -> dict[str, Any]:
         """A machine's recorded clips after ``since``: the newest ``limit``, oldest first."""
         loaded = service.scorer.machines.get(machine)
         if loaded is None:
             raise ServiceError(404, f"unknown machine type {machine!r}")
         bound = parse_since(since)
         return {"machine": machine, "threshold": float(loaded.decider.threshold),
-                "clips": service.history.history(machine, bound, limit)}
+                "clips": service.history.history(machine, bound, limit,
+                                                 before=parse_since(before, "before"))}
 
     @app.get("/v1/events", dependencies=secured, tags=["history"])
     def events(since: str | None = Query(None, description="Unix seconds or ISO 8601."),
@@ -554,12 +598,15 @@ def create_app(service: Service) -> Any:
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, Any]:
-        """Liveness and readiness: the detectors are loaded and the database answers."""
+        """Liveness and readiness: ``ok``, or ``degraded`` with the ``reasons``.
+
+        503 only when the history database cannot be read at all.
+        """
         try:
-            service.history.check()
+            report = service.health.report()
         except Exception as exc:  # any database failure makes the service unhealthy
             raise ServiceError(503, f"history database unavailable: {exc}") from None
-        return {"status": "ok", "machines": len(service.scorer.machines),
+        return {**report, "machines": len(service.scorer.machines),
                 "uptime_s": round(time.time() - service.started, 1)}
 
     @app.get("/metrics", dependencies=secured, tags=["service"], response_class=Response)

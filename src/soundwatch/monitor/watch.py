@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -89,6 +90,8 @@ class FolderWatcher:
         self.scored = 0
         self.errors = 0
         self.skipped = 0
+        self.write_failures = 0
+        self.retry = 5.0  # seconds before a file whose record failed is tried again
         self._events: queue.SimpleQueue[Path] = queue.SimpleQueue()
         self._stop = threading.Event()
 
@@ -155,7 +158,15 @@ class FolderWatcher:
             if (path, st.st_size, st.st_mtime_ns) in self.done:
                 del self.pending[path]
                 continue
-            outcome = self.process(path)
+            try:
+                outcome = self.process(path)
+            except sqlite3.Error as exc:  # disk full, read-only, locked too long: retry later
+                from soundwatch.monitor.health import sqlite_reason
+
+                self.write_failures += 1
+                log.warning("%s: not recorded, retried later: %s", path, sqlite_reason(exc))
+                self.pending[path] = _Pending(st.st_size, st.st_mtime_ns, now + self.retry)
+                break
             if outcome == "changed":
                 self.pending[path] = _Pending(-1, -1, now)
                 continue
@@ -174,7 +185,12 @@ class FolderWatcher:
         try:
             size, mtime_ns, sha = file_key(path)
         except SoundwatchError as exc:
-            self._record_error(path, None, UNKNOWN_MACHINE, exc.reason)
+            key = _unreadable_key(path)  # recorded once, not again at every rescan
+            if key is not None and self.history.find_file(**key) is not None:
+                self.done.add((path, key["size"], key["mtime_ns"]))
+                self.skipped += 1
+                return "seen"
+            self._record_error(path, key, UNKNOWN_MACHINE, exc.reason)
             return "recorded"
         key = {"path": str(path), "size": size, "mtime_ns": mtime_ns, "sha256": sha}
         if self.history.find_file(**key) is not None:
@@ -251,6 +267,15 @@ class FolderWatcher:
             if observer is not None:
                 observer.stop()
                 observer.join(5)
+
+
+def _unreadable_key(path: Path) -> dict[str, Any] | None:
+    """The history key of a file that cannot be hashed (its content digest left empty)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return {"path": str(path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": ""}
 
 
 def _changed(path: Path, size: int, mtime_ns: int) -> bool:

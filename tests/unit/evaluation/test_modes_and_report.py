@@ -43,7 +43,7 @@ def test_cli_names_the_2020_mean_correctly(make_run, make_dcase_table, monkeypat
 def test_report_is_machine_centric(make_run, make_dcase_table):
     table = make_dcase_table(machines=("fan", "pump"), sections=("00",))
     run = make_run(table)
-    result = evaluate_run(run, threshold="gamma", plots=False)
+    result = evaluate_run(run, threshold="gamma")
     page = (run / "report.html").read_text()
     flagged = result.scores[result.scores["decision"] == 1]
     assert 0 < len(flagged) < len(result.scores)
@@ -74,6 +74,11 @@ def test_training_curve_in_the_report(make_run):
     (run / "train_log").mkdir()
     (run / "train_log" / "fan.csv").write_text(
         "epoch,train_loss,val_loss\n0,1.0,1.1\n1,0.5,0.7\n2,0.3,0.6\n")
-    evaluate_run(run, threshold="gamma", plots=False)
+    evaluate_run(run, threshold="gamma")
     assert (run / "plots" / "training_fan.png").is_file()
     assert "Training curve" in (run / "report.html").read_text()
+    for png in (run / "plots").glob("*.png"):
+        png.unlink()
+    evaluate_run(run, threshold="gamma", plots=False)  # --no-plots: no figure at all
+    assert not list(run.rglob("*.png"))
+    assert "Training curve" not in (run / "report.html").read_text()

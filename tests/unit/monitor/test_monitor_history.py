@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from soundwatch.errors import ConfigError
-from soundwatch.monitor.history import History, iso_time, parse_since
+from soundwatch.monitor.history import _SCHEMA, SCHEMA_VERSION, History, iso_time, parse_since
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def ok(history, machine="fan", score=1.0, decision=0, ts=None, **kw):
 def test_database_is_wal_and_versioned(history):
     conn = sqlite3.connect(history.path)
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     conn.close()
 
 
@@ -51,6 +51,44 @@ def test_sensor_status_and_schema_1_upgrade(tmp_path):
         assert [e["id"] for e in history.events()] == [1]
         assert history.summary()["fan"]["anomalies"] == 1
         assert history.summary()["fan"]["sensor"] == 1
+
+
+def test_counters_follow_inserts_deletes_and_an_upgrade(tmp_path):
+    """The per-machine counters (schema 2) match a full scan, also for a version-1 file."""
+    db = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(db)
+    conn.executescript(_SCHEMA)
+    conn.executemany("INSERT INTO clips (ts, machine, source, status, decision) "
+                     "VALUES (?, ?, 'upload', ?, ?)",
+                     [(float(i), f"m{i % 3}", "error" if i % 7 == 0 else "ok", i % 2)
+                      for i in range(100)])
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    with History(db) as history:
+
+        def scanned():
+            rows = history._reader().execute(
+                "SELECT machine, COUNT(*), SUM(decision IS 1 AND status = 'ok'), "
+                "SUM(status = 'error'), "
+                "MAX(id) FROM clips GROUP BY machine").fetchall()
+            return {r[0]: (r[1], r[2], r[3], r[4]) for r in rows}
+
+        def counted():
+            return {m: (s["clips"], s["anomalies"], s["errors"], s["last"]["id"])
+                    for m, s in history.summary().items()}
+
+        assert counted() == scanned() and history.count() == 100
+        history.record("m1", "upload", "ok", decision=1)
+        history.record("m9", "upload", "error", error="bad")
+        assert counted() == scanned() and history.count() == 102
+        with history._write() as w:
+            w.execute("DELETE FROM clips WHERE id IN (SELECT MAX(id) FROM clips "
+                      "WHERE machine = 'm0') OR machine = 'm9' OR id < 10")
+        assert counted() == scanned() and "m9" not in history.summary()
+        page = history.history("m1", limit=5)
+        older = history.history("m1", limit=5, before=page[0]["ts"])
+        assert older and max(r["ts"] for r in older) < page[0]["ts"]
 
 
 def test_record_and_read_back(history):
