@@ -146,7 +146,7 @@ def knn_frames() -> ComposedDetector:
 
     Frames are standardised per mel bin; a clip's score is the mean over its frames of the
     Euclidean distance to the nearest training frame (source and target banks, the smaller;
-    at most 20 000 training frames). The recommended default (``DEFAULT_DETECTOR``).
+    every training frame, searched with faiss). A member of the default (``robust``).
     """
     return ComposedDetector(
         frontend="logmel", pooling="none", scorer="knn",
