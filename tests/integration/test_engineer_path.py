@@ -164,6 +164,8 @@ def test_the_engineers_path(tmp_path, monkeypatch, capsys):
                               "--machine", "pumpA"], capture_output=True, text=True, timeout=120)
         assert fed.returncode == 0, fed.stderr
         assert "posted 7 clip(s)" in fed.stdout + fed.stderr
+        (line,) = [x for x in fed.stdout.splitlines() if SILENT in x]
+        assert "SENSOR" in line and "silent" in line and "score" not in line
         answer = httpx.get(f"{url}/v1/machines/pumpA/history", timeout=10).json()
         clips = pd.DataFrame(answer["clips"])
         assert sorted(clips["name"]) == sorted(p.name for p in check.glob("*.wav"))
