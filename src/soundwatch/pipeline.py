@@ -880,7 +880,7 @@ def training_normals(run: Run, data: str | os.PathLike[str] | None = None
         raise ConfigError(run.config_path, "no data folder recorded; give --data")
     split = run.info.get("split") or {}
     clips = _discover(root, int(split.get("seed", cfg.seed)),
-                      train_normals=split.get("train_normals"))
+                      train_normals=split.get("train_normals"), machines=cfg.machines)
     from soundwatch.monitor.feedback import added_normals
 
     found = _by_machine(c for c in clips if c.split == TRAIN_SPLIT and c.label in (None, 0))

@@ -219,21 +219,7 @@ def self_check(
         level_range_db=None if spread is None else spread[1],
         clips_measured=0 if signals is None else len(signals),
     )
-    warnings: list[str] = []
-    trust = "ok"
-    more = ("Record more normal clips (at least 30, better 100 or more), spread over days "
-            "and over every operating state the machine runs in (speeds, loads, products).")
-    if n < MIN_CLIPS:
-        trust = "low"
-        warnings.append(
-            f"Only {n} normal training clip(s): too few to trust the detector. Its idea of "
-            "normal rests on a handful of recordings, and the false-alarm rate cannot be "
-            f"measured (anywhere from {_pct(ci[0])} to {_pct(ci[1])}). {more}")
-    elif n < FEW_CLIPS:
-        trust = "caution"
-        warnings.append(
-            f"Only {n} normal training clips: the false-alarm rate is known only roughly "
-            f"({_pct(ci[0])} to {_pct(ci[1])}). {more}")
+    trust, warnings = _count_warnings(n, ci)
     if check.spread_db is not None and check.spread_db < UNIFORM_SPREAD_DB:
         trust = "low" if trust == "low" else "caution"
         warnings.append(
@@ -286,12 +272,29 @@ def run_self_checks(info: Mapping[str, Any]) -> dict[str, SelfCheck]:
     return out
 
 
+def _count_warnings(n: int, ci: tuple[float, float]) -> tuple[str, list[str]]:
+    """The trust level and warning that the number of normal training clips alone gives."""
+    more = ("Record more normal clips (at least 30, better 100 or more), spread over days "
+            "and over every operating state the machine runs in (speeds, loads, products).")
+    if n < MIN_CLIPS:
+        return "low", [
+            f"Only {n} normal training clip(s): too few to trust the detector. Its idea of "
+            "normal rests on a handful of recordings, and the false-alarm rate cannot be "
+            f"measured (anywhere from {_pct(ci[0])} to {_pct(ci[1])}). {more}"]
+    if n < FEW_CLIPS:
+        return "caution", [
+            f"Only {n} normal training clips: the false-alarm rate is known only roughly "
+            f"({_pct(ci[0])} to {_pct(ci[1])}). {more}"]
+    return "ok", []
+
+
 def at_threshold(check: SelfCheck, train_scores: Sequence[float] | np.ndarray,
                  threshold: float) -> SelfCheck:
     """The same self-check with its false-alarm estimate redone for another threshold.
 
-    The run's threshold may change after training (a new alarm level); the clip counts,
-    agreement and spread stay, the estimate and its warning follow the threshold.
+    The run's threshold may change after training (a new alarm level), and normal clips
+    may be added (``soundwatch add-normal``); agreement, spread and trust stay, the clip
+    count, the estimate and their warnings follow the training scores given.
     """
     import dataclasses
 
@@ -299,12 +302,15 @@ def at_threshold(check: SelfCheck, train_scores: Sequence[float] | np.ndarray,
     if n == 0:
         return check
     warnings = [w for w in check.warnings if "score above the threshold" not in w]
+    if n != check.clips:  # normal clips added since (add-normal): the count's warning redone
+        warnings = [w for w in warnings if not w.startswith("Only ")]
+        warnings[:0] = _count_warnings(n, ci)[1]
     if math.isfinite(rate) and n >= MIN_CLIPS and rate > HIGH_FALSE_ALARMS:
         warnings.append(
             f"{k} of {n} normal training clips score above the threshold when left out of "
             f"training ({_pct(rate)}): expect about that share of false alarms on normal "
             "recordings. Raise the threshold, or add normal recordings like the ones above it.")
-    return dataclasses.replace(check, threshold=float(threshold), false_alarms=k,
+    return dataclasses.replace(check, clips=n, threshold=float(threshold), false_alarms=k,
                                false_alarm_rate=rate, false_alarm_ci=ci, warnings=warnings)
 
 
@@ -338,7 +344,8 @@ def load_self_checks(run_dir: str | Any) -> dict[str, SelfCheck]:
     for machine, check in list(checks.items()):
         rows = table[table["machine"].astype(str) == machine]
         values = rows["threshold"].dropna().unique()
-        if len(values) == 1 and not math.isclose(float(values[0]), check.threshold):
+        if len(values) == 1 and (not math.isclose(float(values[0]), check.threshold)
+                                 or len(rows) != check.clips):
             checks[machine] = at_threshold(check, rows["score"].to_numpy(float),
                                            float(values[0]))
     return checks

@@ -41,8 +41,9 @@ def print_evaluation(result: Any, title: str, console: Any) -> None:
     from rich.table import Table
 
     if not result.scores["label"].notna().any():
-        console.print(f"{title}: no labelled clips, no metrics (decisions need none; "
-                      "give --ground-truth for labels)", highlight=False)
+        name = title.split(":", 1)[0]  # the run; the metrics mode means nothing here
+        console.print(f"{name}: no labelled clips, so no detection metrics (the decisions "
+                      "need none; give --ground-truth DIR to measure them)", highlight=False)
         return
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   padding=(0, 0, 0, 2))

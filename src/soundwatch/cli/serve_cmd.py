@@ -152,8 +152,9 @@ def feed(
         if status == 200:
             mark = "ANOMALY" if body.get("decision") == 1 else "normal "
             again = " (already recorded)" if body.get("duplicate") else ""
-            if body.get("status") == "sensor":
-                mark, again = "SENSOR ", f"{again} ({body.get('status_reason')})"
+            if body.get("status") == "sensor":  # no machine verdict: no score shown, as watch
+                typer.echo(f"{kind:<10} SENSOR  {path}: {body.get('status_reason')}{again}")
+                continue
             typer.echo(f"{kind:<10} {mark} score {body['score']:10.4f}  "
                        f"p{body['percentile']:5.1f}  {path}{again}")
         else:

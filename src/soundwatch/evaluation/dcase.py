@@ -67,9 +67,10 @@ def evaluable_rows(df: pd.DataFrame) -> pd.DataFrame:
         log.info("leaving out %d training-split row(s) of the scores table", int(train.sum()))
         out = out[~train]
     unlabelled = out["label"].isna()
-    if unlabelled.any():
-        log.warning("%d of %d row(s) have no label and are left out of the metrics",
-                    int(unlabelled.sum()), len(out))
+    if unlabelled.any():  # all unlabelled (new recordings): the caller says so, once
+        log.log(logging.INFO if unlabelled.all() else logging.WARNING,
+                "%d of %d row(s) have no label and are left out of the metrics",
+                int(unlabelled.sum()), len(out))
         out = out[~unlabelled]
     return out
 
