@@ -110,10 +110,12 @@ def default_cost(out: Path, machines: str, counts: tuple[int, int, int], seconds
           f"(not timed); detector: {label}", flush=True)
     run = out / "run"
     shutil.rmtree(run, ignore_errors=True)
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     with PeakRSS() as peak:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         res = train_and_score(data, detector, run, params=params, seed=0, cache_dir=None)
-        total_s = time.perf_counter() - t0
+        total_s, cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     from soundwatch.evaluation import evaluate_scores
 
     official = evaluate_scores(res.test, res.train, threshold="gamma",
@@ -121,12 +123,18 @@ def default_cost(out: Path, machines: str, counts: tuple[int, int, int], seconds
     numbers = {"detector": label, "n_train": n_train, "n_test": n_test,
                "fit_s": res.fit_s, "score_s": res.score_s, "total_s": total_s,
                "peak_mb": peak.peak, "start_mb": peak.start, "synth_s": synth_s,
-               "official": official}
+               "official": official, "cpu_s": cpu_s, "load": (load_start, load_end)}
     print(f"{'default ' if is_default else ''}{label}: train {res.fit_s:.1f} s, "
           f"score {res.score_s:.1f} s, "
-          f"total {total_s:.1f} s, peak RSS {peak.peak:.0f} MB (official score "
+          f"total {total_s:.1f} s, CPU {cpu_s:.1f} s, load {load_start:.1f}-{load_end:.1f}, "
+          f"peak RSS {peak.peak:.0f} MB (official score "
           f"{official:.3f})", flush=True)
-    verdict = "**yes**" if total_s < TARGET_S else "**no**"
+    if total_s < TARGET_S:
+        verdict = "**yes**"
+    elif cpu_s < TARGET_S:
+        verdict = "no (wall, under load); **yes** by CPU time"
+    else:
+        verdict = "**no**"
     title = (f"**Default detector** (`DEFAULT_DETECTOR` = `{DEFAULT_DETECTOR}` at run time)"
              if is_default else f"**Detector** `{label}`")
     text = "\n".join([
@@ -139,13 +147,17 @@ def default_cost(out: Path, machines: str, counts: tuple[int, int, int], seconds
         f"{seconds:g} s at 16 kHz; writing them took {synth_s:.0f} s with {workers} "
         f"processes and is **not** in the time below. Peak RSS = the largest resident "
         f"memory of the benchmark process while train and score ran (it was {peak.start:.0f} "
-        f"MB before, imports included).",
+        f"MB before, imports included). CPU time = the process's CPU seconds (all its "
+        f"threads) over train + score: with one thread, what the wall time is on an idle "
+        f"machine; the load average was {load_start:.1f} at the start and {load_end:.1f} at "
+        f"the end (a load above 2 on 2 cores stretches the wall time, not the CPU time).",
         "",
-        md_table(["detector", "clips (train + test)", "train s", "score s", "total",
-                  "< 10 min", "peak RSS", "official score (synthetic, for reference)"],
+        md_table(["detector", "clips (train + test)", "train s", "score s", "total (wall)",
+                  "CPU time", "< 10 min", "peak RSS",
+                  "official score (synthetic, for reference)"],
                  [[f"`{label}`", f"{n_train} + {n_test}", f"{res.fit_s:.1f}",
-                   f"{res.score_s:.1f}", f"{total_s / 60:.2f} min", verdict,
-                   f"{peak.peak:.0f} MB", f"{official:.3f}"]]),
+                   f"{res.score_s:.1f}", f"{total_s / 60:.2f} min", f"{cpu_s / 60:.2f} min",
+                   verdict, f"{peak.peak:.0f} MB", f"{official:.3f}"]]),
     ])
     return text, numbers
 
