@@ -88,22 +88,26 @@ def _kaldi_mel_banks(n_mels: int, n_fft: int, sr: float, low: float, high: float
 
 
 @functools.lru_cache(maxsize=4)
-def _windowed_dft(length: int, n_fft: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Povey window times the real DFT basis of ``n_fft`` points, ``[length, n_fft//2 + 1]``.
+def _windowed_dft(length: int, n_fft: int, window: str = "povey"
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Kaldi's window times the real DFT basis of ``n_fft`` points, ``[length, n_fft//2 + 1]``.
 
     A DFT as matrix products rather than ``torch.fft.rfft``: ONNX exports it.
     """
-    window = torch.hann_window(length, periodic=False, dtype=torch.float64).pow(0.85)
+    if window not in ("povey", "hanning"):
+        raise ValueError(f"window must be 'povey' or 'hanning', got {window!r}")
+    hann = torch.hann_window(length, periodic=False, dtype=torch.float64)
+    taper = hann.pow(0.85) if window == "povey" else hann
     n = torch.arange(length, dtype=torch.float64).unsqueeze(1)
     k = torch.arange(n_fft // 2 + 1, dtype=torch.float64).unsqueeze(0)
     angle = 2 * math.pi * n * k / n_fft
-    cos, sin = window.unsqueeze(1) * torch.cos(angle), window.unsqueeze(1) * torch.sin(angle)
+    cos, sin = taper.unsqueeze(1) * torch.cos(angle), taper.unsqueeze(1) * torch.sin(angle)
     return cos.float(), sin.float()
 
 
 def kaldi_fbank(wave: torch.Tensor, sr: int = 16000, n_mels: int = 128,
                 frame_length_ms: float = 25.0, frame_shift_ms: float = 10.0,
-                low_freq: float = 20.0) -> torch.Tensor:
+                low_freq: float = 20.0, window: str = "povey") -> torch.Tensor:
     """Kaldi ``compute-fbank-feats`` log-mel energies with its defaults (no dither).
 
     Written here (in torch, differentiable) because torchaudio's ``compliance.kaldi`` does
@@ -119,6 +123,7 @@ def kaldi_fbank(wave: torch.Tensor, sr: int = 16000, n_mels: int = 128,
         frame_length_ms: Frame length.
         frame_shift_ms: Frame shift.
         low_freq: Lowest filter edge in Hz.
+        window: ``"povey"`` (Kaldi's default, BEATs) or ``"hanning"`` (AST).
 
     Returns:
         ``[B, frames, n_mels]`` with ``frames = 1 + (N - length) // shift``.
@@ -132,7 +137,7 @@ def kaldi_fbank(wave: torch.Tensor, sr: int = 16000, n_mels: int = 128,
     previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
     frames = frames - 0.97 * previous
     n_fft = 1 << (length - 1).bit_length()
-    cos, sin = (b.to(frames.device, frames.dtype) for b in _windowed_dft(length, n_fft))
+    cos, sin = (b.to(frames.device, frames.dtype) for b in _windowed_dft(length, n_fft, window))
     power = (frames @ cos).pow(2) + (frames @ sin).pow(2)
     banks = _kaldi_mel_banks(n_mels, n_fft, float(sr), low_freq, sr / 2).to(power)
     energies = power @ banks.T
