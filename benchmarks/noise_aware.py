@@ -62,7 +62,7 @@ def evaluate(data: Path) -> tuple[dict[str, tuple[float, float]], int, float]:
     from sklearn.preprocessing import StandardScaler
 
     start = time.perf_counter()
-    clips = [c for c in discover(data).clips if c.split in ("train", "test")]
+    clips = [c for c in discover(data) if c.split in ("train", "test")]
     feats = {c.path: clip_features(c.path) for c in clips}
     results: dict[str, tuple[float, float]] = {}
     for view in VIEWS:
