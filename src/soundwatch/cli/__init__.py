@@ -21,6 +21,7 @@ from soundwatch.cli import (
     components_cmd,  # noqa: F401
     demo_cmd,  # noqa: F401
     download_cmd,  # noqa: F401
+    encoders_cmd,  # noqa: F401
     evaluate_cmd,  # noqa: F401
     export_cmd,  # noqa: F401
     feedback_cmd,  # noqa: F401

@@ -40,7 +40,8 @@ IMAGE_RANGES = ("minmax", "standard")
 
 ENCODERS: Registry[Callable[..., Any]] = Registry(
     "encoder", modules=("soundwatch.detectors.encoders", "soundwatch.detectors.pretrained",
-                         "soundwatch.detectors.own_pretrained"),
+                         "soundwatch.detectors.own_pretrained",
+                         "soundwatch.detectors.beats", "soundwatch.detectors.hf"),
     error=DetectorError,
 )
 """Registered encoder entry functions ``(spec, **params) -> EncoderModel``."""

@@ -234,3 +234,30 @@ def embedding_finetuned() -> ComposedDetector:
         training={"epochs": 10, "batch_size": 64, "lr": 1e-4, "optimizer": "adam",
                   "val_fraction": 0.0},
     )
+
+
+# a 2-layer BEATs of random weights: the tests exercise the composition without a download
+_BEATS_TINY_CFG: dict[str, Any] = {
+    "input_patch_size": 16, "embed_dim": 16, "encoder_layers": 2, "encoder_embed_dim": 32,
+    "encoder_ffn_embed_dim": 32, "encoder_attention_heads": 2, "conv_pos": 8,
+    "conv_pos_groups": 2, "deep_norm": True, "relative_position_embedding": True,
+    "num_buckets": 32, "max_distance": 64, "gru_rel_pos": True,
+}
+
+
+@register_detector("beats", test_params={"encoder__random_init": _BEATS_TINY_CFG,
+                                         "window_frames": 4000, "score_hop": 4000,
+                                         "train_hop": 4000})
+def beats() -> ComposedDetector:
+    """Frozen BEATs (official checkpoint the user downloads) + GenRep-style domain-wise k-NN.
+
+    Mean of the BEATs tokens over 2 s windows, averaged per clip; ``knn_domain`` scores
+    each clip's distance to the nearest training clip of each domain, z-scored per domain
+    (GenRep). Pass the checkpoint with ``-p encoder__checkpoint=PATH`` or set
+    ``SOUNDWATCH_BEATS_CHECKPOINT`` (docs/detectors.md, "Encoders from checkpoints").
+    """
+    return ComposedDetector(
+        frontend="waveform", frontend_params={"sr": 16000}, encoder="beats",
+        pooling="mean", scorer="knn_domain", window_frames=32000, train_hop=32000,
+        score_hop=32000,
+    )
