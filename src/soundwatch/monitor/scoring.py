@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError, DetectorError
 
 __all__ = [
     "AUDIO_SUFFIXES",
     "LoadedMachine",
-    "Scorer",
+    "MachineScorer",
     "Verdict",
     "file_key",
     "guess_machine",
@@ -98,10 +99,10 @@ class LoadedMachine:
                 "false_alarm": self.decider.false_alarm.as_dict()}
 
 
-class Scorer:
+class MachineScorer:
     """Every machine type of one or more run folders, ready to score clips.
 
-    Detectors and deciders (:func:`soundwatch.decisions.load_deciders`) are loaded once.
+    Detectors and deciders (:func:`soundwatch.run_decisions.load_deciders`) are loaded once.
     Scoring is thread-safe for concurrent callers: detectors are only read.
 
     Args:
@@ -121,7 +122,7 @@ class Scorer:
                  threshold: str | None = None,
                  channel: int | str | None = None) -> None:
         from soundwatch.config import parse_channel
-        from soundwatch.decisions import load_deciders
+        from soundwatch.run_decisions import load_deciders
         from soundwatch.runs import Run
 
         if not runs:
@@ -136,7 +137,7 @@ class Scorer:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
                                       f"{self.machines[machine].run}; give each type once")
                 self.machines[machine] = LoadedMachine(machine, Path(run.root),
-                                                       run.load_detector(machine),
+                                                       load_run_detector(run, machine),
                                                        deciders[machine], chan)
         log.info("loaded %d machine type(s): %s", len(self.machines), ", ".join(self.machines))
 
@@ -259,7 +260,7 @@ def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError as exc:
-        raise AudioError(path, exc.strerror or str(exc)) from None
+        raise AudioError(path, exc.strerror or str(exc)) from exc
     return int(before.st_size), int(before.st_mtime_ns), digest.hexdigest()
 
 
