@@ -23,7 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from soundwatch.errors import DetectorError
+from soundwatch.atomic import write_json
+from soundwatch.datasets import names
+from soundwatch.errors import DetectorError, EvaluationError
+from soundwatch.thresholds import (
+    GAMMA_QUANTILE,
+    contamination_threshold,
+    false_alarm,
+    far_threshold,
+    gamma_threshold,
+    parse_threshold,
+)
+from soundwatch.thresholds import MIN_SECTION_TRAIN as MIN_TRAIN
 
 __all__ = [
     "DEFAULT_POLICY",
@@ -79,15 +90,6 @@ def _section_key(value: Any) -> str:
 
 def _fit_value(scores: np.ndarray, policy: str) -> tuple[float, str, bool, float | None]:
     """``(threshold, normalised policy, fitted on the scores?, target rate)`` of a policy."""
-    from soundwatch.errors import EvaluationError
-    from soundwatch.thresholds import (
-        GAMMA_QUANTILE,
-        contamination_threshold,
-        far_threshold,
-        gamma_threshold,
-        parse_threshold,
-    )
-
     spec = parse_threshold(policy)
     if spec.policy == "far":
         return far_threshold(scores, float(spec.value)), str(spec), True, float(spec.value)
@@ -158,8 +160,6 @@ class Decider:
             EvaluationError: An unknown policy, one that needs labels (``best-f1``), or no
                 finite training score (unless ``fixed``).
         """
-        from soundwatch.thresholds import MIN_SECTION_TRAIN as MIN_TRAIN
-
         x = np.asarray(train_scores, dtype=np.float64).reshape(-1)
         keys = None if sections is None else np.array([_section_key(s) for s in sections])
         if keys is not None and keys.size != x.size:
@@ -270,8 +270,6 @@ class Decider:
     @property
     def false_alarm(self) -> Any:
         """The estimated false-alarm rate on normal recordings (a ``FalseAlarm``; scipy)."""
-        from soundwatch.thresholds import false_alarm
-
         return false_alarm(self.train_scores, self.threshold, self.fitted, self.target)
 
     def summary(self) -> dict[str, Any]:
@@ -327,8 +325,6 @@ def section_of_path(path: str | os.PathLike[str]) -> str | None:
     type's rule then applies). Used where no scores table is at hand (``watch``,
     ``serve``, the runtime), so that they decide as ``score`` does.
     """
-    from soundwatch.datasets import names
-
     p = Path(path)
     name = p.name
     for parse in (names.parse_section_name, names.parse_dcase2020_name,
@@ -354,8 +350,6 @@ def decision_path(run_dir: str | os.PathLike[str], machine: str) -> Path:
 
 def save_decider(run_dir: str | os.PathLike[str], machine: str, decider: Decider) -> Path:
     """Write a machine type's rule to ``RUN/decisions/<machine>.json`` (atomically)."""
-    from soundwatch.atomic import write_json
-
     path = decision_path(run_dir, machine)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"machine": machine, **decider.as_dict()})

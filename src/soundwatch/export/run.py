@@ -9,8 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soundwatch.atomic import write_json
 from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import ConfigError, DetectorError
+from soundwatch.export.hints import require
+from soundwatch.run_decisions import machine_decider
+from soundwatch.runs import Run
+from soundwatch.runtime.manifest import DECISION_FILE, INDEX_FILE, MANIFEST_FILE
 
 __all__ = ["FORMATS", "MachineExport", "export_run"]
 
@@ -68,11 +73,7 @@ def export_run(
         ConfigError: Unknown format, unknown machine, an output folder inside the run, or
             no detector could be exported.
     """
-    from soundwatch.atomic import write_json
     from soundwatch.export.detector import export_detector, export_reason
-    from soundwatch.export.hints import require
-    from soundwatch.runs import Run
-    from soundwatch.runtime.manifest import INDEX_FILE
 
     if fmt not in FORMATS:
         raise ConfigError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
@@ -125,9 +126,6 @@ def _carry_decision(run: Any, machine: str, path: Path) -> dict[str, Any]:
     """
     import json
 
-    from soundwatch.atomic import write_json
-    from soundwatch.run_decisions import machine_decider
-    from soundwatch.runtime.manifest import DECISION_FILE, MANIFEST_FILE
 
     manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
     try:

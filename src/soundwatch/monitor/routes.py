@@ -5,9 +5,13 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
+from soundwatch.decisions import Decider
 from soundwatch.detectors.loading import load_run_detector
+from soundwatch.monitor.feedback import add_normal
 from soundwatch.monitor.scoring import LoadedMachine
 from soundwatch.monitor.service_error import ServiceError
+from soundwatch.monitor.trend import daily_trend
+from soundwatch.runs import Run
 
 __all__ = ["add_normal_clips", "add_routes"]
 
@@ -28,10 +32,6 @@ def add_normal_clips(service: Any, machine: str, clip_ids: list[int]) -> dict[st
         ServiceError: 404 unknown machine or clip, or a clip whose audio is no longer
             kept; 400 a clip of another machine or no clip given.
     """
-    from soundwatch.decisions import Decider
-    from soundwatch.monitor.feedback import add_normal
-    from soundwatch.runs import Run
-
     loaded = service.scorer.machines.get(machine)
     if loaded is None:
         raise ServiceError(404, f"unknown machine type {machine!r}")
@@ -66,7 +66,6 @@ def add_routes(app: Any, service: Any, secured: list[Any]) -> None:
     from fastapi import Body, Query
     from starlette.concurrency import run_in_threadpool
 
-    from soundwatch.monitor.trend import daily_trend
 
     @app.get("/v1/machines/{machine}/trend", dependencies=secured, tags=["history"])
     def trend(machine: str, days: int = Query(30, ge=1, le=3660)) -> dict[str, Any]:

@@ -15,8 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from soundwatch.audio import info, load, special_file
+from soundwatch.config import parse_channel
+from soundwatch.decisions import section_of_path
 from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError, DetectorError
+from soundwatch.run_decisions import load_deciders
+from soundwatch.runs import Run
+from soundwatch.sensor import check_file, check_signal
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -121,9 +127,6 @@ class MachineScorer:
     def __init__(self, runs: Sequence[str | os.PathLike[str]],
                  threshold: str | None = None,
                  channel: int | str | None = None) -> None:
-        from soundwatch.config import parse_channel
-        from soundwatch.run_decisions import load_deciders
-        from soundwatch.runs import Run
 
         if not runs:
             raise ConfigError("RUN", "give at least one run folder")
@@ -194,7 +197,6 @@ class MachineScorer:
         score = float(scores.reshape(-1)[0])
         if not math.isfinite(score):
             raise DetectorError(machine, f"the detector gave a non-finite score ({score})")
-        from soundwatch.sensor import check_signal
 
         decider = loaded.decider.for_section(section)
         if check is None:
@@ -214,9 +216,6 @@ class MachineScorer:
             AudioError: The file is not usable audio (one-line reason).
             DetectorError: As in :meth:`score_signal`.
         """
-        from soundwatch.decisions import section_of_path
-        from soundwatch.sensor import check_file
-
         loaded = self.get(machine)  # an unknown machine before decoding
         signal, sr = load_native(path, loaded.channel)
         check = check_file(path, loaded.decider.sample_rates, loaded.channel)  # as score does
@@ -235,8 +234,6 @@ def load_native(path: str | os.PathLike[str], channel: int | str = 0
     Returns:
         ``(samples, sample_rate)``.
     """
-    from soundwatch.audio import info, load
-
     meta = info(path)
     return load(path, sr=None, channel=channel), int(meta.samplerate)
 
@@ -247,8 +244,6 @@ def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:
     Raises:
         AudioError: The file cannot be read.
     """
-    from soundwatch.audio import special_file
-
     path = Path(path)
     digest = hashlib.sha256()
     try:

@@ -12,7 +12,7 @@ from soundwatch.config import RunConfig, load_config
 from soundwatch.datasets import assign_split
 from soundwatch.datasets.folders import discover_training
 from soundwatch.decisions import DEFAULT_POLICY
-from soundwatch.detectors import create_detector
+from soundwatch.detectors import Detector, create_detector
 from soundwatch.detectors.registry import DEFAULT_DETECTOR, resolve_detector_name
 from soundwatch.errors import ConfigError, DatasetError, DetectorError
 from soundwatch.features.cache import default_cache_dir
@@ -207,12 +207,12 @@ def cache_folder(cache_dir: str | os.PathLike[str] | None, no_cache: bool) -> st
     return str(default_cache_dir())
 
 
-def make_detector(cfg: RunConfig) -> Any:
+def make_detector(cfg: RunConfig) -> Detector:
     """The (unfitted) detector a resolved config describes, with the config's seed."""
     return create_detector(cfg.detector, **{**cfg.params, "seed": cfg.seed})
 
 
-def run_context(cfg: RunConfig | None = None, **settings: Any) -> Any:
+def run_context(cfg: RunConfig | None = None, **settings: Any) -> RunContext:
     """The :class:`~soundwatch.training.context.RunContext` of a command (device from ``cfg``)."""
     if cfg is not None and "device" not in settings:
         settings["device"] = cfg.device
