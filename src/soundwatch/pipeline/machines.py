@@ -31,7 +31,6 @@ from soundwatch.scores import (
 from soundwatch.selfcheck import self_check
 
 if TYPE_CHECKING:
-
     from soundwatch.datasets.clip import Clip
 
 log = logging.getLogger(__name__)

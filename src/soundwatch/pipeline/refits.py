@@ -28,7 +28,6 @@ from soundwatch.runs import Run, added_normals
 from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
 
 if TYPE_CHECKING:
-
     from soundwatch.datasets.clip import Clip
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,6 @@ from soundwatch.pipeline.machines import TrainJob, complete_machine
 from soundwatch.runs import Run
 
 if TYPE_CHECKING:
-
     from soundwatch.datasets.clip import Clip
 
 log = logging.getLogger(__name__)
