@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+REPO = Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
 
 
 def usable_cores() -> int:
@@ -68,6 +70,32 @@ def median_score_ms(det: Any, signals: Sequence[Any], sr: int) -> float:
         det.score_signals([signal], sr)
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1000
+
+
+def scratch_folder(out: Path | None, prefix: str) -> tuple[Path, str | None]:
+    """The scratch folder of a benchmark: ``out`` (created), else a new temporary one.
+
+    Returns:
+        ``(folder, temporary)``: ``temporary`` is the folder to delete afterwards, or None.
+
+    Raises:
+        SystemExit: ``out`` inside the repository (scratch data never goes there).
+    """
+    if out is None:
+        tmp = tempfile.mkdtemp(prefix=prefix)
+        return Path(tmp), tmp
+    folder = out.resolve()
+    if folder == REPO or REPO in folder.parents:
+        raise SystemExit("--out must be outside the repository (scratch data never goes there)")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder, None
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table (cells written with ``str``)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def machine() -> str:

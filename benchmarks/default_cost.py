@@ -45,7 +45,6 @@ import shlex
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -53,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_doc import PeakRSS, machine, usable_cores, write_section
+from bench_doc import PeakRSS, machine, md_table, scratch_folder, usable_cores, write_section
 from bench_runs import train_and_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,12 +72,6 @@ def command_line() -> str:
     exe_text = str(exe.relative_to(ROOT)) if ROOT in exe.parents else "python"
     return shlex.join(["OMP_NUM_THREADS=" + os.environ["OMP_NUM_THREADS"], exe_text,
                        "benchmarks/default_cost.py", *sys.argv[1:]])
-
-
-def md_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A markdown table."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows])
 
 
 # ----------------------------------------------------------------------------- default
@@ -315,13 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     machines, n_clips = args.machines, args.clips
     if args.quick:
         machines, counts, seconds, n_clips = "fan,valve", (10, 2, 3), 3.0, 1
-    tmp = None
-    if args.out is None:
-        tmp = tempfile.mkdtemp(prefix="soundwatch-cost-")
-        out = Path(tmp)
-    else:
-        out = args.out.resolve()
-        out.mkdir(parents=True, exist_ok=True)
+    out, tmp = scratch_folder(args.out, "soundwatch-cost-")
     started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     load = os.getloadavg()[0]
     parts = []

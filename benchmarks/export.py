@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from bench_doc import machine, write_section  # noqa: E402
+from bench_doc import machine, md_table, write_section  # noqa: E402
 
 SR = 16000
 SECONDS = 10.0
@@ -146,12 +146,6 @@ def bench_one(label: str, name: str, overrides: dict[str, Any], train: list[Any]
     log.info("%s: fit %.1f s", label, fit_s)
     return [label, f"{torch_ms:.1f}", f"{ort_ms:.1f}", f"{folder_mb(out):.2f}",
             f"{rt_rss:.0f}", f"{torch_rss:.0f}", f"{rel:.1e}", ""]
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,10 +92,10 @@ def _serve(run: str, db: str, machines: int, port: int) -> None:
     import uvicorn
 
     from soundwatch.monitor.health import open_history
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.monitor.service import Service, create_app
 
-    scorer = Scorer([run])
+    scorer = MachineScorer([run])
     (one,) = scorer.machines.values()
     scorer.machines = {f"machine{m:03d}": dataclasses.replace(one, machine=f"machine{m:03d}")
                        for m in range(machines)}

@@ -323,8 +323,7 @@ def _boot_indices(suite: Suite, rng: np.random.Generator) -> list[np.ndarray]:
 def combined(raw: dict[str, tuple[np.ndarray, np.ndarray]], members: Sequence[str],
              normalize: str, combine: str) -> np.ndarray:
     """Test scores of an ensemble of ``members``, exactly as ``EnsembleDetector`` scores."""
-    from soundwatch.detectors.base import normalize_scores
-    from soundwatch.detectors.ensemble import combine_scores
+    from soundwatch.detectors.normalize import combine_scores, normalize_scores
 
     normed = [normalize_scores(raw[m][1], raw[m][0], normalize) for m in members]
     return combine_scores(normed, combine)

@@ -45,7 +45,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -55,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from bench_doc import md_table, scratch_folder
 
 # The same thread setting as the CLI (soundwatch.cli.main), set before torch is imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -241,12 +242,6 @@ def command_line() -> str:
     except ValueError:
         script_text = sys.argv[0]
     return shlex.join([exe_text, script_text, *sys.argv[1:]])
-
-
-def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def f3(x: float | None) -> str:
@@ -818,15 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.ERROR)
 
     scale = QUICK if args.quick else FULL
-    tmp = None
-    if args.out is None:
-        tmp = tempfile.mkdtemp(prefix="soundwatch-bench-")
-        out = Path(tmp)
-    else:
-        out = args.out.resolve()
-        if out == ROOT or ROOT in out.parents:
-            parser.error("--out must be outside the repository (scratch data never goes there)")
-        out.mkdir(parents=True, exist_ok=True)
+    out, tmp = scratch_folder(args.out, "soundwatch-bench-")
     ctx = Ctx(scale, out, args.workers, write=not args.no_write,
               machines_seed=args.machines_seed)
     info = machine_info()

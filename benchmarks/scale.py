@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
 
     from soundwatch import pipeline
+    from soundwatch.scale.ray_backend import RayExecutor
     from soundwatch.scores import read_scores_table
     from soundwatch.synth import synth_machines
 
@@ -85,18 +86,21 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.train(data, args.detector, machines=["fan"], out=scratch / "warm",
                        no_cache=True)
         runs = {}
+        executors = {"local": None, "ray": RayExecutor()}
         for backend in ("local", "ray"):
             out = scratch / f"run-{backend}"
             runs[backend], times[f"train {backend}"] = _timed(
-                pipeline.train, data, args.detector, out=out, no_cache=True, backend=backend)
+                pipeline.train, data, args.detector, out=out, no_cache=True,
+                executor=executors[backend])
             tables[f"train {backend}"] = read_scores_table(runs[backend].train_scores_path)
         # the same again at once: the task workers have done their imports
         _, times["train ray warm"] = _timed(
             pipeline.train, data, args.detector, out=scratch / "run-ray-2", no_cache=True,
-            backend="ray")
+            executor=executors["ray"])
         for backend, run in runs.items():
             tables[backend], times[f"score {backend}"] = _timed(
-                pipeline.score, run.root, out=run.root / "scores" / "test", backend=backend)
+                pipeline.score, run.root, out=run.root / "scores" / "test",
+                executor=executors[backend])
         ray.shutdown()
     finally:
         if args.out is None:

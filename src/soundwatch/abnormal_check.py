@@ -8,6 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from soundwatch.datasets.checks import check_clips
+from soundwatch.detectors.loading import load_run_detector
+from soundwatch.evaluation.metrics import roc_auc
+from soundwatch.run_decisions import machine_decider
+from soundwatch.thresholds import best_f1_threshold
+
 if TYPE_CHECKING:
     from soundwatch.datasets.clip import Clip
     from soundwatch.runs import Run
@@ -38,12 +44,7 @@ def check_abnormal(run: Run, machine: str, clips: Sequence[Clip]) -> dict[str, A
         ``threshold``, ``auc``, ``suggested_threshold``, ``suggested_f1``, ``skipped``
         (unreadable abnormal files, with reasons).
     """
-    from soundwatch.decisions import machine_decider
-    from soundwatch.evaluation.metrics import roc_auc
-    from soundwatch.evaluation.thresholds import best_f1_threshold
-    from soundwatch.pipeline import check_clips
-
-    det = run.load_detector(machine)
+    det = load_run_detector(run, machine)
     decider = machine_decider(run, machine, det)
     good, skipped = check_clips(clips, True, run.channel())
     facts: dict[str, Any] = {"abnormal_clips": len(good), "skipped": skipped,

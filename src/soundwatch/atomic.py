@@ -69,19 +69,19 @@ def _disk_full(folder: Path) -> bool:
 def _mkstemp(path: Path, suffix: str) -> tuple[int, str]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
+    except (FileExistsError, NotADirectoryError) as exc:
         blocker = next((p for p in (path.parent, *path.parent.parents)
                         if p.exists() and not p.is_dir()), path.parent)
         raise NotADirectoryError(
             errno.ENOTDIR, "is a file, not a folder (a folder is needed there)",
             str(blocker),
-        ) from None
+        ) from exc
     try:
         return tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=suffix,
                                 dir=path.parent)
     except OSError as exc:  # name the folder that refused, not the temporary file's name
         code = exc.errno or errno.EIO
-        raise OSError(code, exc.strerror or os.strerror(code), str(path.parent)) from None
+        raise OSError(code, exc.strerror or os.strerror(code), str(path.parent)) from exc
 
 
 @contextlib.contextmanager
@@ -262,10 +262,10 @@ def ensure_writable_dir(path: str | os.PathLike[str], what: str = "output folder
         os.close(fd)
         os.unlink(tmp)
     except FileExistsError as exc:
-        raise OutputError(exc.filename or folder, f"{what}: a file is in the way") from None
+        raise OutputError(exc.filename or folder, f"{what}: a file is in the way") from exc
     except NotADirectoryError as exc:
-        raise OutputError(folder, f"{what}: a parent path is a file ({exc.strerror})") from None
+        raise OutputError(folder, f"{what}: a parent path is a file ({exc.strerror})") from exc
     except OSError as exc:
         raise OutputError(exc.filename or folder,
-                          f"cannot write into the {what} ({exc.strerror or exc})") from None
+                          f"cannot write into the {what} ({exc.strerror or exc})") from exc
     return folder

@@ -107,14 +107,14 @@ def _check_readable(path: Path) -> int:
     try:
         kind = special_file(os.stat(path).st_mode)
     except OSError as exc:
-        raise AudioError(path, _os_reason(exc)) from None
+        raise AudioError(path, _os_reason(exc)) from exc
     if kind is not None:
         raise AudioError(path, f"not a regular file: {kind}")
     try:
         with open(path, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
     except OSError as exc:
-        raise AudioError(path, _os_reason(exc)) from None
+        raise AudioError(path, _os_reason(exc)) from exc
     if size == 0:
         raise AudioError(path, "empty file (0 bytes)")
     return size
@@ -213,9 +213,9 @@ def info(path: str | os.PathLike[str]) -> AudioInfo:
         with open(path, "rb") as handle:  # a file object: soundfile cannot open non-UTF-8 names
             meta = sf.info(handle)
     except OSError as exc:
-        raise AudioError(path, _os_reason(exc)) from None
+        raise AudioError(path, _os_reason(exc)) from exc
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError)
-        raise _soundfile_error(path, exc) from None
+        raise _soundfile_error(path, exc) from exc
     if not MIN_SAMPLERATE <= int(meta.samplerate) <= MAX_SAMPLERATE or int(meta.channels) < 1:
         _check_header(path, meta)
     return AudioInfo(path, int(meta.samplerate), int(meta.channels), int(meta.frames),
@@ -308,12 +308,12 @@ def load(
                 file_sr = sound.samplerate
     except AudioError:
         raise
-    except MemoryError:
-        raise AudioError(path, "too large to load into memory (use stream())") from None
+    except MemoryError as exc:
+        raise AudioError(path, "too large to load into memory (use stream())") from exc
     except OSError as exc:
-        raise AudioError(path, _os_reason(exc)) from None
+        raise AudioError(path, _os_reason(exc)) from exc
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError)
-        raise _soundfile_error(path, exc) from None
+        raise _soundfile_error(path, exc) from exc
     x = _select_channel(path, data, channel)
     _validate(path, x, int(file_sr), min_seconds)
     return resample(x, int(file_sr), sr) if sr else x
@@ -373,4 +373,4 @@ def stream(
     except AudioError:
         raise
     except Exception as exc:  # soundfile raises several types (LibsndfileError, RuntimeError)
-        raise _soundfile_error(path, exc) from None
+        raise _soundfile_error(path, exc) from exc

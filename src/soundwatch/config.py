@@ -56,9 +56,9 @@ def parse_channel(value: int | str, where: str = "--channel") -> int | str:
         return "mean"
     try:
         return int(text)
-    except ValueError:
+    except ValueError as exc:
         raise ConfigError(where, f"channel must be an integer (0 the first) or 'mean', "
-                          f"got {value!r}") from None
+                          f"got {value!r}") from exc
 
 
 @dataclass
@@ -164,7 +164,7 @@ class RunConfig:
         try:
             return cls(**values)
         except ConfigError as exc:
-            raise ConfigError(where, exc.reason) from None
+            raise ConfigError(where, exc.reason) from exc
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain YAML-able data (the order of ``config.yaml``)."""
@@ -246,13 +246,13 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(file, f"cannot read: {exc}") from None
+        raise ConfigError(file, f"cannot read: {exc}") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(file, f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(file, f"invalid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     if data is None:
         raise ConfigError(file, "empty config file")
     return RunConfig.from_dict(data, where=str(file))
@@ -310,8 +310,8 @@ def parse_param(text: str) -> tuple[str, Any]:
         raise ConfigError("--param", f"expected key=value, got {text!r}")
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        raise ConfigError("--param", f"{key}: value {value!r} is not valid YAML") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError("--param", f"{key}: value {value!r} is not valid YAML") from exc
     if isinstance(parsed, str) and _looks_numeric(parsed):
         parsed = float(parsed)  # YAML 1.1 reads "1e-3" as a string
     return key, parsed

@@ -4,9 +4,10 @@ The rule is fitted once, at training, on the out-of-fold scores of the normal tr
 clips with a policy of ``--threshold``'s syntax (``far:0.01`` by default), and saved in
 the run as ``decisions/<machine>.json``. ``score``, the scores CSVs, ``evaluate``, the
 report, ``watch``, ``serve``, the export and :mod:`soundwatch.runtime` all read that one
-rule, so they flag the same clips. ``soundwatch threshold`` (:func:`refit_threshold`)
-changes it without retraining. This module needs numpy only (scipy and pandas are
-imported inside the functions that fit rules or read tables), so the runtime can use it.
+rule, so they flag the same clips. The rules of a run folder (read, refit by ``soundwatch
+threshold``, recorded) are :mod:`soundwatch.run_decisions`. This module needs numpy only
+(scipy and pandas are imported inside the functions that fit rules or read tables), so the
+runtime can use it.
 """
 
 from __future__ import annotations
@@ -22,18 +23,26 @@ from typing import Any
 
 import numpy as np
 
-from soundwatch.errors import DetectorError
+from soundwatch.atomic import write_json
+from soundwatch.datasets import names
+from soundwatch.errors import DetectorError, EvaluationError
+from soundwatch.thresholds import (
+    GAMMA_QUANTILE,
+    contamination_threshold,
+    false_alarm,
+    far_threshold,
+    gamma_threshold,
+    parse_threshold,
+)
+from soundwatch.thresholds import MIN_SECTION_TRAIN as MIN_TRAIN
 
 __all__ = [
     "DEFAULT_POLICY",
     "DECISIONS_DIR",
     "Decider",
     "decision_path",
-    "load_deciders",
-    "machine_decider",
     "percentile_of",
     "read_decider",
-    "refit_threshold",
     "save_decider",
     "section_of_path",
 ]
@@ -41,7 +50,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY = "far:0.01"
-"""The decision policy unless the user sets one (see :mod:`soundwatch.evaluation.thresholds`)."""
+"""The decision policy unless the user sets one (see :mod:`soundwatch.thresholds`)."""
 
 DECISIONS_DIR = "decisions"
 """Folder of a run holding one ``<machine>.json`` decision rule per machine type."""
@@ -81,15 +90,6 @@ def _section_key(value: Any) -> str:
 
 def _fit_value(scores: np.ndarray, policy: str) -> tuple[float, str, bool, float | None]:
     """``(threshold, normalised policy, fitted on the scores?, target rate)`` of a policy."""
-    from soundwatch.errors import EvaluationError
-    from soundwatch.evaluation.thresholds import (
-        GAMMA_QUANTILE,
-        contamination_threshold,
-        far_threshold,
-        gamma_threshold,
-        parse_threshold,
-    )
-
     spec = parse_threshold(policy)
     if spec.policy == "far":
         return far_threshold(scores, float(spec.value)), str(spec), True, float(spec.value)
@@ -114,7 +114,7 @@ class Decider:
         train_scores: The normal training clips' (out-of-fold) scores, for percentiles.
         policy: How the threshold was chosen (``far:0.01``, ``gamma:0.9``, ``fixed:V``...).
         sections: Section -> its own rule (fitted on that section's training clips), for
-            sections with at least :data:`soundwatch.evaluation.thresholds.MIN_SECTION_TRAIN`
+            sections with at least :data:`soundwatch.thresholds.MIN_SECTION_TRAIN`
             training clips; other sections use this (the machine type's) rule.
         fallback: Sections with too few training clips for their own threshold.
         fitted: Whether the threshold was chosen on ``train_scores`` (not ``fixed``).
@@ -147,7 +147,7 @@ class Decider:
         """Fit the rule on training scores with a policy of ``--threshold``'s syntax.
 
         With ``sections`` (one label per score) and at least two distinct sections, each
-        section with :data:`~soundwatch.evaluation.thresholds.MIN_SECTION_TRAIN` or more clips gets
+        section with :data:`~soundwatch.thresholds.MIN_SECTION_TRAIN` or more clips gets
         its own threshold; the others fall back to the machine type's, with a warning.
 
         Args:
@@ -160,8 +160,6 @@ class Decider:
             EvaluationError: An unknown policy, one that needs labels (``best-f1``), or no
                 finite training score (unless ``fixed``).
         """
-        from soundwatch.evaluation.thresholds import MIN_SECTION_TRAIN as MIN_TRAIN
-
         x = np.asarray(train_scores, dtype=np.float64).reshape(-1)
         keys = None if sections is None else np.array([_section_key(s) for s in sections])
         if keys is not None and keys.size != x.size:
@@ -272,8 +270,6 @@ class Decider:
     @property
     def false_alarm(self) -> Any:
         """The estimated false-alarm rate on normal recordings (a ``FalseAlarm``; scipy)."""
-        from soundwatch.evaluation.thresholds import false_alarm
-
         return false_alarm(self.train_scores, self.threshold, self.fitted, self.target)
 
     def summary(self) -> dict[str, Any]:
@@ -329,8 +325,6 @@ def section_of_path(path: str | os.PathLike[str]) -> str | None:
     type's rule then applies). Used where no scores table is at hand (``watch``,
     ``serve``, the runtime), so that they decide as ``score`` does.
     """
-    from soundwatch.datasets import names
-
     p = Path(path)
     name = p.name
     for parse in (names.parse_section_name, names.parse_dcase2020_name,
@@ -356,8 +350,6 @@ def decision_path(run_dir: str | os.PathLike[str], machine: str) -> Path:
 
 def save_decider(run_dir: str | os.PathLike[str], machine: str, decider: Decider) -> Path:
     """Write a machine type's rule to ``RUN/decisions/<machine>.json`` (atomically)."""
-    from soundwatch.atomic import write_json
-
     path = decision_path(run_dir, machine)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"machine": machine, **decider.as_dict()})
@@ -378,152 +370,3 @@ def read_decider(run_dir: str | os.PathLike[str], machine: str) -> Decider | Non
         return Decider.from_dict(data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DetectorError(path, f"unreadable decision rule ({exc})") from exc
-
-
-def _train_rows(run: Any, machine: str) -> tuple[np.ndarray, list[Any] | None]:
-    """A machine type's training scores and sections from ``scores/train_scores.csv``."""
-    from soundwatch.scores import read_scores_table
-
-    path = Path(run.train_scores_path)
-    if not path.is_file():
-        raise DetectorError(path, "no training scores to fit a threshold on")
-    table = read_scores_table(path)
-    rows = table[table["machine"] == machine]
-    if rows.empty:
-        raise DetectorError(path, f"no training scores for machine {machine!r}")
-    return rows["score"].to_numpy(), (rows["section"].tolist() if "section" in rows else None)
-
-
-def machine_decider(
-    run: Any, machine: str, detector: Any = None, policy: str | None = None
-) -> Decider:
-    """The :class:`Decider` of one machine type of a run.
-
-    The rule saved at training (``decisions/<machine>.json``); with ``policy``, the same
-    training scores refitted with that policy (``score --threshold``). Runs trained
-    before rules were saved: the detector's own threshold, else ``policy`` (default
-    :data:`DEFAULT_POLICY`) fitted on ``scores/train_scores.csv``.
-
-    Args:
-        run: A :class:`soundwatch.runs.Run`.
-        machine: A trained machine type.
-        detector: Its loaded detector (loaded here only when needed).
-        policy: Another policy than the saved one, for this use only.
-
-    Raises:
-        DetectorError: Neither a rule, a threshold nor training scores for the machine.
-    """
-    saved = read_decider(run.root, machine)
-    if saved is not None:
-        return saved if policy is None or policy == saved.policy else saved.with_policy(policy)
-    if policy is None:
-        det = detector if detector is not None else run.load_detector(machine)
-        try:
-            return Decider.from_detector(det)
-        except DetectorError:
-            pass
-    scores, sections = _train_rows(run, machine)
-    return Decider.from_training_scores(scores, policy or DEFAULT_POLICY, sections)
-
-
-def load_deciders(run_dir: str | os.PathLike[str], policy: str | None = None
-                  ) -> dict[str, Decider]:
-    """One :class:`Decider` per trained machine type of a run folder.
-
-    Args:
-        run_dir: A run folder written by ``soundwatch train``.
-        policy: Another policy than the saved one (refitted on the same training scores).
-
-    Returns:
-        machine -> decider.
-    """
-    from soundwatch.runs import Run
-
-    run = Run.open(run_dir)
-    return {m: machine_decider(run, m, policy=policy) for m in run.machines()}
-
-
-def refit_threshold(
-    run_dir: str | os.PathLike[str] | Any,
-    machine: str,
-    policy: str | None = None,
-    train_table: Any = None,
-    reason: str = "threshold",
-) -> Decider:
-    """Refit and save a machine type's decision rule, without retraining anything.
-
-    What ``soundwatch threshold RUN --far 0.005`` runs, and what adding normal
-    recordings calls after the scorer was refitted. The new rule replaces
-    ``decisions/<machine>.json``, the machine's rows of ``scores/train_scores.csv`` get
-    the new threshold, decision and percentile, and ``run.json`` records the change
-    (``decisions`` holds the current rule's summary, ``threshold_changes`` every change).
-    Scorings made earlier keep the decisions they were made with.
-
-    Args:
-        run_dir: A run folder (or an open :class:`soundwatch.runs.Run`).
-        machine: A trained machine type.
-        policy: The new policy (default: keep the current one, e.g. after new normals).
-        train_table: The machine's training scores table (``score`` and ``section``
-            columns; default: its rows of ``scores/train_scores.csv``).
-        reason: What the change is for, recorded in ``run.json``.
-
-    Returns:
-        The new rule.
-
-    Raises:
-        ConfigError: The run folder is missing or another command holds its lock.
-        DetectorError: No such machine type or no training scores.
-        EvaluationError: A bad policy.
-    """
-    from soundwatch.runs import Run
-    from soundwatch.scores import add_decisions, read_scores_table, write_scores_table
-
-    run = run_dir if isinstance(run_dir, Run) else Run.open(run_dir)
-    if machine not in run.machines():
-        raise DetectorError(machine, f"no trained detector in {run.root} (trained: "
-                            f"{', '.join(run.machines()) or 'none'})")
-    old = read_decider(run.root, machine)
-    if old is None:
-        try:
-            old = machine_decider(run, machine)
-        except DetectorError:
-            old = None
-    chosen = policy or (old.policy if old is not None else DEFAULT_POLICY)
-    if train_table is not None:
-        scores = train_table["score"].to_numpy(dtype=np.float64)
-        sections = train_table["section"].tolist() if "section" in train_table else None
-    else:
-        scores, sections = _train_rows(run, machine)
-    rates = old.sample_rates if old is not None else ()
-    new = Decider.from_training_scores(scores, chosen, sections, rates)
-    run.lock()
-    save_decider(run.root, machine, new)
-    path = Path(run.train_scores_path)
-    if path.is_file():
-        table = read_scores_table(path)
-        mine = table["machine"] == machine
-        if mine.any():
-            import pandas as pd
-
-            redone = add_decisions(table[mine], {machine: new})
-            table = pd.concat([table[~mine], redone], ignore_index=True)
-            write_scores_table(table, path)
-    record_decider(run, machine, new, reason=reason, previous=old)
-    return new
-
-
-def record_decider(run: Any, machine: str, decider: Decider, reason: str = "train",
-                   previous: Decider | None = None) -> None:
-    """Record a machine type's rule in ``run.json`` (``decisions`` and ``threshold_changes``)."""
-    import datetime as _dt
-
-    summary = decider.summary()
-    run.info.setdefault("decisions", {})[machine] = summary
-    change = {"time": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-              "machine": machine, "reason": reason, "policy": decider.policy,
-              "threshold": float(decider.threshold),
-              "false_alarm": summary["false_alarm"]}
-    if previous is not None:
-        change["previous"] = {"policy": previous.policy, "threshold": float(previous.threshold)}
-    run.info.setdefault("threshold_changes", []).append(change)
-    run.save_info()

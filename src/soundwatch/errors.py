@@ -99,3 +99,20 @@ class Interrupted(BaseException):  # noqa: N818 - like KeyboardInterrupt, which 
 
     def __str__(self) -> str:
         return f"interrupted ({self.signal_name})" + (f": {self.detail}" if self.detail else "")
+
+
+class MachinesFailed(SoundwatchError):
+    """Some machine types failed (an executor that goes on, e.g. Ray); the others were recorded.
+
+    Attributes:
+        failures: ``machine -> reason`` of each failed machine type.
+    """
+
+    def __init__(self, where: str | PathLike[str], failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        names = ", ".join(sorted(self.failures))
+        super().__init__(where, f"training failed for {len(self.failures)} machine type(s): "
+                         f"{names} (the others are saved; fix the data and rerun with --resume)")
+
+    def __reduce__(self) -> tuple[type, tuple[str, dict[str, str]]]:  # noqa: D105
+        return (type(self), (self.where, self.failures))

@@ -14,7 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from soundwatch.atomic import atomic_path
+from soundwatch.audio import DEFAULT_SR, load
+from soundwatch.datasets import discover
+from soundwatch.detectors.loading import load_run_detector, set_runtime
 from soundwatch.errors import AudioError, DetectorError
+from soundwatch.scores import read_scores_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,8 +81,6 @@ class NormalStats:
 
 def _train_paths(run: Run, machine: str) -> list[Path]:
     """The machine's normal training clips (from ``scores/train_scores.csv``, else the data)."""
-    from soundwatch.scores import read_scores_table
-
     path = Path(run.train_scores_path)
     if path.is_file():
         table = read_scores_table(path)
@@ -87,7 +89,6 @@ def _train_paths(run: Run, machine: str) -> list[Path]:
     data = run.config().data
     if data is None:
         return []
-    from soundwatch.datasets import discover
 
     return [c.path for c in discover(data)
             if c.machine == machine and c.split == "train" and c.label in (None, 0)]
@@ -110,7 +111,6 @@ def normal_stats(run: Run, machine: str, sr: int, *, store: bool = True) -> Norm
                     return NormalStats(data["mean"], data["std"], sr, int(data["clips"]))
         except (OSError, ValueError, KeyError):
             log.warning("%s: unreadable, recomputed", cache)
-    from soundwatch.audio import load
 
     paths = _train_paths(run, machine)
     if len(paths) > MAX_TRAIN_CLIPS:
@@ -383,8 +383,6 @@ def explain_flagged(
     Returns:
         The PNGs written (existing ones are kept and returned too).
     """
-    from soundwatch.audio import DEFAULT_SR, load
-
     dets = dict(detectors or {})
     picked = table.iloc[list(rows)] if rows is not None else table[table["decision"] == 1]
     picked = picked.sort_values("score", ascending=False, kind="stable")
@@ -401,12 +399,10 @@ def explain_flagged(
             continue
         det = dets.get(machine)
         if det is None:
-            det = run.load_detector(machine)
+            det = load_run_detector(run, machine)
             chan = _scoring_channel(folder)  # the scoring's --channel, else the run's
             if device is not None or chan is not None:
-                from soundwatch.pipeline import _set_runtime
-
-                _set_runtime(det, device=device, progress=False, channel=chan)
+                set_runtime(det, device=device, progress=False, channel=chan)
             dets[machine] = det
         sr = _detector_sr(det, DEFAULT_SR)
         stats = None

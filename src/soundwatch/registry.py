@@ -106,9 +106,9 @@ class Registry(Generic[T]):
         self._load()
         try:
             return self._entries[name]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError) as exc:
             known = ", ".join(sorted(self._entries)) or "none"
-            raise self.error(name, f"unknown {self.kind} (known: {known})") from None
+            raise self.error(name, f"unknown {self.kind} (known: {known})") from exc
 
     def __contains__(self, name: object) -> bool:
         self._load()
@@ -161,7 +161,7 @@ class Registry(Generic[T]):
         try:
             obj = factory(**params)  # type: ignore[operator]
         except TypeError as exc:
-            raise self.error(f"{self.kind} {name}", f"bad parameters: {exc}") from None
+            raise self.error(f"{self.kind} {name}", f"bad parameters: {exc}") from exc
         validate = getattr(obj, "validate", None)
         if callable(validate):
             validate()

@@ -21,12 +21,14 @@ from typing import Any
 
 from soundwatch.atomic import remove_leftovers, write_json, write_text
 from soundwatch.config import RunConfig, load_config
+from soundwatch.datasets.clip import Clip
 from soundwatch.errors import ConfigError, DetectorError, OutputError
 
 __all__ = [
     "LIBRARIES",
     "LOCK_NAME",
     "Run",
+    "added_normals",
     "default_run_name",
     "git_commit",
     "git_dirty",
@@ -77,7 +79,7 @@ def _acquire(root: Path) -> str:
         except OSError as exc:
             raise OutputError(
                 root, f"cannot write into the run folder ({exc.strerror or exc})"
-            ) from None
+            ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -95,7 +97,7 @@ def _acquire(root: Path) -> str:
                 root,
                 f"another soundwatch command is writing into this run folder{holder}; "
                 "wait for it to finish or choose another --out",
-            ) from None
+            ) from exc
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -381,7 +383,7 @@ class Run:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(exc.filename or root, f"cannot make the run folder "
-                              f"({exc.strerror or exc})") from None
+                              f"({exc.strerror or exc})") from exc
         holder = cls(root).lock()  # before looking: two commands racing get one winner
         existing = root / "run.json"
         if (root / "config.yaml").exists() or existing.exists():
@@ -462,7 +464,7 @@ class Run:
             try:
                 info = json.loads(info_path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:
-                raise ConfigError(info_path, f"unreadable run.json ({exc})") from None
+                raise ConfigError(info_path, f"unreadable run.json ({exc})") from exc
             if not isinstance(info, dict):
                 raise ConfigError(info_path, "run.json must hold a JSON object")
         run = cls(root, info)
@@ -548,24 +550,6 @@ class Run:
                 rel = item.relative_to(folder).as_posix()
                 digest.update(f"{rel}\t{fingerprint(item)}\n".encode("utf-8", "surrogateescape"))
         return digest.hexdigest()
-
-    def load_detector(self, machine: str) -> Any:
-        """Load the saved detector of one machine type.
-
-        Raises:
-            DetectorError: No detector saved for that machine.
-        """
-        if not self.has_detector(machine):
-            trained = ", ".join(self.machines()) or "none"
-            raise DetectorError(
-                self.root, f"no detector for machine {machine!r} (trained: {trained})"
-            )
-        from soundwatch.detectors import Detector
-        from soundwatch.training.context import RunContext
-
-        det = Detector.load(self.detector_dir(machine))
-        det.set_context(RunContext(channel=self.channel()))  # read audio as it trained
-        return det
 
     def channel(self) -> int | str:
         """The audio channel the run trained on (``config.yaml``; ``"mean"``: mixed down)."""
@@ -675,3 +659,24 @@ class Run:
         """Record facts about one machine's training (clip counts...) and save."""
         self.info.setdefault("machines", {}).setdefault(machine, {}).update(facts)
         self.save_info()
+
+
+def added_normals(run: Run, machine: str) -> list[Clip]:
+    """The clips added to a machine's normal data by earlier feedback (oldest first).
+
+    Args:
+        run: A :class:`Run`.
+        machine: A machine type of the run.
+
+    Returns:
+        :class:`~soundwatch.datasets.clip.Clip` objects (split ``train``, label 0).
+    """
+    out = []
+    for change in run.info.get("changes") or []:
+        if change.get("kind") != "add-normal" or change.get("machine") != machine:
+            continue
+        for item in change.get("files") or []:
+            path = Path(run.root) / item["stored"]
+            out.append(Clip(path=path, machine=machine, split="train", label=0,
+                            layout="added-normal"))
+    return out

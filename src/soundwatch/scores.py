@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from soundwatch.atomic import atomic_open
+from soundwatch.datasets.names import python_strings
 from soundwatch.errors import EvaluationError
 
 if TYPE_CHECKING:  # pandas stays out of ``import soundwatch``
@@ -65,18 +66,6 @@ def _as_str_or_none(value: Any) -> str | None:
     return str(value)
 
 
-def _python_strings(pd: Any) -> None:
-    """Keep pandas string columns as Python ``str`` objects (not pyarrow) in this process.
-
-    File names may hold any byte; Python represents non-UTF-8 bytes as lone surrogates,
-    which pyarrow-backed strings (pandas' default when pyarrow is installed) refuse with
-    ``UnicodeEncodeError``. Python-backed strings hold them, so such paths go through
-    the scores tables, their CSV files and the evaluation.
-    """
-    if pd.get_option("mode.string_storage") != "python":
-        pd.set_option("mode.string_storage", "python")
-
-
 def make_scores_table(clips: Sequence[Clip], scores: Sequence[float] | np.ndarray) -> pd.DataFrame:
     """Build the scores table of some clips and their anomaly scores.
 
@@ -94,7 +83,7 @@ def make_scores_table(clips: Sequence[Clip], scores: Sequence[float] | np.ndarra
     """
     import pandas as pd
 
-    _python_strings(pd)
+    python_strings(pd)
 
     values = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(values) != len(clips):
@@ -292,7 +281,7 @@ def _check_complete(path: Path) -> None:
                 handle.seek(size - 1)
                 last = handle.read(1)
     except OSError as exc:
-        raise EvaluationError(path, f"cannot read ({exc.strerror or exc})") from None
+        raise EvaluationError(path, f"cannot read ({exc.strerror or exc})") from exc
     if size and last != b"\n":
         raise EvaluationError(path, "cut mid-row (the last line has no newline): score again")
 
@@ -311,7 +300,7 @@ def read_scores_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """
     import pandas as pd
 
-    _python_strings(pd)
+    python_strings(pd)
 
     path = Path(path)
     if not path.is_file():

@@ -9,6 +9,10 @@ from typing import Any
 
 import numpy as np
 
+from soundwatch.errors import SoundwatchError
+from soundwatch.runs import Run
+from soundwatch.scores import read_scores_table
+
 __all__ = [
     "FEW_CLIPS",
     "MIN_CLIPS",
@@ -326,10 +330,6 @@ def load_self_checks(run_dir: str | Any) -> dict[str, SelfCheck]:
     Raises:
         ConfigError: Not a run folder, or an unreadable ``run.json``.
     """
-    from soundwatch.errors import SoundwatchError
-    from soundwatch.runs import Run
-    from soundwatch.scores import read_scores_table
-
     run = Run.open(run_dir, need_detector=False)
     checks = run_self_checks(run.info)
     path = run.train_scores_path

@@ -17,6 +17,7 @@ pytest.importorskip("onnxruntime", reason="the [export] extra (onnxruntime) is n
 
 from helpers.cli import run_cli as cli
 from soundwatch.cli import main  # noqa: E402
+from soundwatch.detectors.loading import load_run_detector  # noqa: E402
 
 SR = 16000
 
@@ -57,7 +58,7 @@ def test_export_command_then_runtime_scores_like_the_run(run_dir, tmp_path, monk
 
     data_root = Path(json.loads((run_dir / "run.json").read_text())["command"][2])
     wavs = sorted((data_root / "fan" / "test").glob("*.wav"))
-    ref = Run.open(run_dir).load_detector("fan").score_signals(
+    ref = load_run_detector(Run.open(run_dir), "fan").score_signals(
         [sf.read(p, dtype="float32")[0] for p in wavs], SR)
     code = textwrap.dedent(f"""
         import sys, json
@@ -99,7 +100,7 @@ def test_score_exported_writes_the_runtime_scores(run_dir, tmp_path, monkeypatch
 def _torch_scores(run_dir: Path, wavs: list[Path]) -> np.ndarray:
     from soundwatch.runs import Run
 
-    return Run.open(run_dir).load_detector("fan").score_signals(
+    return load_run_detector(Run.open(run_dir), "fan").score_signals(
         [sf.read(p, dtype="float32")[0] for p in wavs], SR)
 
 

@@ -181,12 +181,12 @@ def test_a_full_disk_is_refused_reported_and_recovered(run_dir, clip_bytes, tmpf
     from fastapi.testclient import TestClient
 
     from soundwatch.monitor.history import History
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.monitor.service import Service, create_app
 
     db = tmpfs / "history.sqlite"
     history = History(db)
-    service = Service(Scorer([run_dir]), history, keep_clips=0)
+    service = Service(MachineScorer([run_dir]), history, keep_clips=0)
     headers = {"Content-Type": "audio/wav"}
     with TestClient(create_app(service)) as client:
         for i in range(5):

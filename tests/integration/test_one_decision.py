@@ -78,7 +78,7 @@ def _flagged(table: pd.DataFrame) -> set[str]:
 def test_score_evaluate_monitor_and_runtime_flag_the_same_clips(trained, tmp_path,
                                                                 monkeypatch, capsys):
     pytest.importorskip("onnxruntime", reason="the [export] extra is not installed")
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
 
     run, data, extra = trained
     rule = json.loads((run / "decisions" / "fan.json").read_text())
@@ -111,7 +111,7 @@ def test_score_evaluate_monitor_and_runtime_flag_the_same_clips(trained, tmp_pat
     decided = pd.read_csv(run / metrics["files"]["scores_dir"] / "scores.csv")
     assert {Path(p).name for p in decided.loc[decided["decision"] == 1, "path"]} == flagged
 
-    scorer = Scorer([run])
+    scorer = MachineScorer([run])
     verdicts = {p: scorer.score_file("fan", p) for p in [*tests, *extra]}
     assert {Path(p).name for p, v in verdicts.items() if v.decision == 1} == flagged
     assert {v.status for p, v in verdicts.items() if p in extra} == {"sensor"}
@@ -148,7 +148,7 @@ def test_score_evaluate_monitor_and_runtime_flag_the_same_clips(trained, tmp_pat
     assert (rescored["threshold"] < scored["threshold"]).all()
     assert _flagged(rescored) >= flagged
     assert rescored.loc[extra, "decision"].sum() == 0
-    scorer = Scorer([run])
+    scorer = MachineScorer([run])
     assert {Path(p).name for p in tests if scorer.score_file("fan", p).decision} == \
         _flagged(rescored)
     code, _, err = cli(monkeypatch, capsys, "export", run, "--out", tmp_path / "export2")

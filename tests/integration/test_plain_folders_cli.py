@@ -170,12 +170,12 @@ def test_channel_is_recorded_and_used_by_scoring(channel_run, multichannel, monk
 
 
 def test_service_scorer_and_long_recording_read_the_runs_channel(channel_run, multichannel):
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.pipeline import score_long_recording
 
     bad = multichannel / "new" / "bad_0.wav"
-    assert Scorer([channel_run]).score_file("fanB", bad).decision == 1
-    assert Scorer([channel_run], channel=0).score_file("fanB", bad).decision == 0
+    assert MachineScorer([channel_run]).score_file("fanB", bad).decision == 1
+    assert MachineScorer([channel_run], channel=0).score_file("fanB", bad).decision == 0
     result = score_long_recording(channel_run, bad, 1.0, 1.0, plot=False)
     assert list(result.decisions) == [1]
 

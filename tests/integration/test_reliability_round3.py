@@ -67,6 +67,7 @@ def test_resume_records_the_training_scores_a_kill_left_out(data, tmp_path, caps
                                                             monkeypatch):
     """Killed after ``detector/fan`` is saved but before its scores are merged."""
     from soundwatch import pipeline
+    from soundwatch.pipeline import executor
 
     out = tmp_path / "run"
     real = pipeline.record_machine
@@ -76,10 +77,10 @@ def test_resume_records_the_training_scores_a_kill_left_out(data, tmp_path, caps
             raise KeyboardInterrupt  # the process dies here
         real(run, result)
 
-    monkeypatch.setattr(pipeline, "record_machine", killed_on_fan)
+    monkeypatch.setattr(executor, "record_machine", killed_on_fan)  # the local executor's
     with pytest.raises(KeyboardInterrupt):
         pipeline.train(data, "mahalanobis", out=out, no_cache=True)
-    monkeypatch.setattr(pipeline, "record_machine", real)
+    monkeypatch.setattr(executor, "record_machine", real)
     run = Run.open(out)
     assert run.has_detector("fan")
     if run.train_scores_path.is_file():

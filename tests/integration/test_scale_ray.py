@@ -16,6 +16,7 @@ from helpers.cli import run_cli as cli
 from soundwatch import pipeline
 from soundwatch.detectors.registry import preset_test_params
 from soundwatch.scale import MachinesFailed
+from soundwatch.scale.ray_backend import RayExecutor
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'soundwatch[ray]')")
 
@@ -60,10 +61,10 @@ def _files(root: Path) -> list[str]:
 def test_ray_backend_gives_the_local_scores(detector, data, tmp_path):
     params = preset_test_params(detector)
     runs = {}
-    for backend in ("local", "ray"):
+    for backend, executor in (("local", None), ("ray", RayExecutor())):
         run = pipeline.train(data, detector, params=params, out=tmp_path / backend,
-                             no_cache=True, backend=backend)
-        table = pipeline.score(run.root, out=run.root / "scores" / "test", backend=backend)
+                             no_cache=True, executor=executor)
+        table = pipeline.score(run.root, out=run.root / "scores" / "test", executor=executor)
         assert len(table) == 16
         runs[backend] = run
     local, remote = runs["local"].root, runs["ray"].root
@@ -127,7 +128,7 @@ def test_library_raises_machines_failed(data, tmp_path):
             wav.write_bytes(b"")
     with pytest.raises(MachinesFailed) as info:
         pipeline.train(broken, "mahalanobis", params=preset_test_params("mahalanobis"),
-                       out=tmp_path / "run", no_cache=True, backend="ray")
+                       out=tmp_path / "run", no_cache=True, executor=RayExecutor())
     assert sorted(info.value.failures) == machines
     assert all("empty file" in reason for reason in info.value.failures.values())
 

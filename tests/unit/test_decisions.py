@@ -19,15 +19,15 @@ from soundwatch.decisions import (
     section_of_path,
 )
 from soundwatch.errors import EvaluationError
-from soundwatch.evaluation.thresholds import (
+from soundwatch.scores import add_decisions, add_status, validate_scores_table
+from soundwatch.sensor import SensorCheck
+from soundwatch.thresholds import (
     MIN_SECTION_TRAIN,
     false_alarm,
     far_threshold,
     gamma_threshold,
     parse_threshold,
 )
-from soundwatch.scores import add_decisions, add_status, validate_scores_table
-from soundwatch.sensor import SensorCheck
 
 
 def test_default_policy_is_a_false_alarm_target():

@@ -14,6 +14,7 @@ import soundfile as sf
 
 from soundwatch import pipeline
 from soundwatch.detectors import Detector
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError, DatasetError, DetectorError
 from soundwatch.runs import Run
 from soundwatch.scores import SCORE_COLUMNS, read_scores_table
@@ -188,6 +189,7 @@ def test_resume_trains_only_missing_machines(dataset, tmp_path):
         ({"params": {"bogus": 1}}, DetectorError, "unknown parameter 'bogus'"),
         ({"epochs": 3}, ConfigError, "has no 'epochs' parameter"),
         ({"params": {"seed": 3}}, ConfigError, "set by --seed"),
+        ({"params": {"score_method": "mse"}}, ConfigError, "-p scorer=NAME"),
     ],
 )
 def test_train_errors(dataset, tmp_path, kwargs, error, message):
@@ -269,7 +271,7 @@ def long_wav(tmp_path_factory) -> Path:
 def test_long_recording_in_windows(trained, long_wav, tmp_path, monkeypatch):
     run, _ = trained
     sizes: list[int] = []
-    det_cls = type(run.load_detector("fan"))
+    det_cls = type(load_run_detector(run, "fan"))
     original = det_cls.score_signals
 
     def spy(self, signals, sr):
@@ -403,7 +405,7 @@ def test_refit_swaps_the_scorer_and_keeps_the_network(dataset, tmp_path):
     new = pipeline.refit(run.root, tmp_path / "ae-maha",
                          {"scorer": "selective_mahalanobis", "scorer__variant": "baseline"},
                          no_cache=True)
-    old_det, new_det = run.load_detector("fan"), new.load_detector("fan")
+    old_det, new_det = load_run_detector(run, "fan"), load_run_detector(new, "fan")
     assert (old_det.scorer, new_det.scorer) == ("mse", "selective_mahalanobis")
     assert new_det.scorer_params == {"variant": "baseline"}
     for (k, a), (_, b) in zip(old_det.network_.state_dict().items(),
@@ -472,3 +474,33 @@ def test_long_recording_scoring_gets_its_report(trained, long_wav):
     assert page.count('src="data:audio/') == n  # a player per event
     assert "monitor.wav" in page and '<svg class="timeline"' in page
     assert "Only 6 normal training clip(s)" in page  # the machine's self-check
+
+
+class _CountingExecutor(pipeline.LocalExecutor):
+    """The local executor, counting what the pipeline hands it."""
+
+    name = "counting"
+    scores_ahead = True
+
+    def __init__(self) -> None:
+        self.trained: list[str] = []
+        self.scored: list[str] = []
+
+    def train_machines(self, run, job, work, on_machine=None):
+        self.trained += list(work)
+        return super().train_machines(run, job, work, on_machine)
+
+    def score_machines(self, run, work, *, skip_bad, device, progress):
+        self.scored += list(work)
+        return {}  # nothing scored ahead: the pipeline scores them itself
+
+
+def test_the_pipeline_runs_its_work_on_the_executor_given(dataset, tmp_path):
+    executor = _CountingExecutor()
+    run = pipeline.train(dataset, DETECTOR, machines=["fan"], out=tmp_path / "r", params=FAST,
+                         no_cache=True, executor=executor)
+    assert executor.trained == ["fan"] and run.info["failed"] == {}
+    table = pipeline.score(run.root, executor=executor)
+    assert executor.scored == ["fan"] and len(table) == 6
+    pipeline.score(run.root, executor=executor, out=table.attrs["scores_dir"])
+    assert executor.scored == ["fan"], "a finished machine type is not handed over again"

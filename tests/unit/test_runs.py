@@ -17,6 +17,7 @@ import yaml
 import soundwatch
 from soundwatch import runs
 from soundwatch.config import RunConfig
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import ConfigError, DetectorError
 from soundwatch.runs import LOCK_NAME, Run, default_run_name, git_commit, library_versions
 
@@ -115,7 +116,7 @@ def test_machines_lists_only_complete_detectors(tmp_path, cfg):
     assert run.machines() == ["fan"]
     assert run.has_detector("fan") and not run.has_detector("pump")
     with pytest.raises(DetectorError, match="no detector for machine 'valve'"):
-        run.load_detector("valve")
+        load_run_detector(run, "valve")
 
 
 def test_steps_and_skipped_are_saved_at_once(tmp_path, cfg):

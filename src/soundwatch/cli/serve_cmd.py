@@ -34,7 +34,7 @@ def _check_port(host: str, port: int) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise ConfigError(f"{host}:{port}", f"cannot listen there ({exc.strerror})") from None
+            raise ConfigError(f"{host}:{port}", f"cannot listen there ({exc.strerror})") from exc
 
 
 @app.command()
@@ -85,14 +85,14 @@ def serve(
 
     from soundwatch.monitor.health import Health, open_history
     from soundwatch.monitor.history import default_db
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.monitor.service import Service, create_app
 
     if max_upload_mb <= 0:
         raise ConfigError("--max-upload-mb", f"must be positive, got {max_upload_mb}")
     _check_port(host, port)
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
-    scorer = Scorer(runs, threshold, channel=channel_value(channel))
+    scorer = MachineScorer(runs, threshold, channel=channel_value(channel))
     scorer.warm_up()
     history, notes = open_history(db or default_db(runs[0]))
     for note in notes:

@@ -48,7 +48,7 @@ def threshold(
     scores, saves it (RUN/decisions/<machine>.json) and records the change in run.json;
     later scorings, watch, serve and exports use it (earlier scorings keep theirs).
     """
-    from soundwatch.decisions import load_deciders, refit_threshold
+    from soundwatch.run_decisions import load_deciders, refit_threshold
     from soundwatch.runs import Run
 
     if far is not None and policy is not None:

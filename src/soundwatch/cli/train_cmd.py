@@ -110,7 +110,7 @@ class _DefaultNameCommand(TyperCommand):
     """
 
     def format_help(self, ctx: Any, formatter: Any) -> None:  # noqa: D102
-        from soundwatch.detectors.presets import DEFAULT_DETECTOR
+        from soundwatch.detectors.registry import DEFAULT_DETECTOR
 
         for param in self.params:
             text = getattr(param, "help", None)
@@ -206,9 +206,9 @@ def train(
 
     if resume and out is None:
         raise ConfigError("--resume", "needs --out RUN (the run folder to continue)")
-    from soundwatch.scale import MachinesFailed, RaySettings
+    from soundwatch.errors import MachinesFailed
 
-    settings = RaySettings(address, cpus_per_task, gpus_per_task) if backend == "ray" else None
+    executor = _executor(backend, address, cpus_per_task, gpus_per_task)
     try:
         run = run_train(
             data,
@@ -229,8 +229,7 @@ def train(
             on_machine=_feedback("training"),
             train_normals=train_normals,
             split_seed=split_seed,
-            backend=backend,
-            ray_settings=settings,
+            executor=executor,
             devices=_parse_devices(devices),
             strategy=strategy,
             num_nodes=num_nodes,
@@ -260,9 +259,9 @@ def _parse_devices(text: str | None) -> int | str | list[int] | None:
         if "," in text:
             return [int(t) for t in text.split(",") if t.strip()]
         return text if text == "auto" else int(text)
-    except ValueError:
+    except ValueError as exc:
         raise ConfigError("--devices", f"{text!r} is not a number, 'auto' or a list "
-                          "such as 0,1") from None
+                          "such as 0,1") from exc
 
 
 def _print_train_summary(run: Run) -> None:
@@ -413,13 +412,11 @@ def score(
         return
 
     from soundwatch.pipeline import score as run_score
-    from soundwatch.scale import RaySettings
-
-    settings = RaySettings(address, cpus_per_task, gpus_per_task) if backend == "ray" else None
+    executor = _executor(backend, address, cpus_per_task, gpus_per_task)
     table = run_score(run, paths or None, out, skip_bad=skip_bad, machines=machine or None,
                       device=device, progress=sys.stderr.isatty() and not as_json,
-                      explain=explain, on_machine=_feedback("scoring"), backend=backend,
-                      ray_settings=settings, threshold=threshold, channel=chan)
+                      explain=explain, on_machine=_feedback("scoring"), executor=executor,
+                      threshold=threshold, channel=chan)
     out_dir = Path(table.attrs.get("scores_dir", out or run / "scores"))
     if as_json:
         cols = [c for c in ("path", "machine", "section", "domain", "split", "label", "score",
@@ -563,3 +560,16 @@ def detectors(
     for name, text in describe_detectors().items():
         table.add_row(name, text)
     _console().print(table)
+
+
+def _executor(backend: str, address: str | None, cpus_per_task: float,
+              gpus_per_task: float) -> Any:
+    """The pipeline executor of ``--backend`` (``None``: the local one)."""
+    from soundwatch.scale import RaySettings, check_backend
+
+    check_backend(backend)  # unknown, or Ray missing: one line with the install hint
+    if backend != "ray":
+        return None
+    from soundwatch.scale.ray_backend import RayExecutor
+
+    return RayExecutor(RaySettings(address, cpus_per_task, gpus_per_task))

@@ -86,13 +86,13 @@ def watch(
 
     from soundwatch.monitor.health import open_history
     from soundwatch.monitor.history import default_db
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.monitor.watch import FolderWatcher
 
     if not folder.is_dir():
         raise ConfigError(folder, "no such folder to watch")
     alerter = make_alerter(on_anomaly, webhook, alert_k, alert_n, cooldown)
-    scorer = Scorer([run], threshold, channel=channel_value(channel))
+    scorer = MachineScorer([run], threshold, channel=channel_value(channel))
     scorer.warm_up()
     history, notes = open_history(db or default_db(run))
     for note in notes:

@@ -34,7 +34,7 @@ def _read_numbered_rows(path: Path) -> list[tuple[int, list[str]]]:
             reader = csv.reader(handle)
             rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(path, f"cannot read CSV: {exc}") from None
+        raise DatasetError(path, f"cannot read CSV: {exc}") from exc
     return [(n, [cell.strip() for cell in row]) for n, row in rows
             if any(c.strip() for c in row)]
 

@@ -317,3 +317,15 @@ def parse_labelled_path(parts: Sequence[str]) -> dict[str, Any] | None:
         return None
     machine = parts[-4] if len(parts) >= 4 and parts[-4] not in ("", "/") else None
     return {"machine": machine, "split": split_dir, "label": LABEL_FOLDERS[label_dir.lower()]}
+
+
+def python_strings(pd: Any) -> None:
+    """Keep pandas string columns as Python ``str`` objects (not pyarrow) in this process.
+
+    File names may hold any byte; Python represents non-UTF-8 bytes as lone surrogates,
+    which pyarrow-backed strings (pandas' default when pyarrow is installed) refuse with
+    ``UnicodeEncodeError``. Python-backed strings hold them, so such paths go through
+    the scores tables, their CSV files and the evaluation.
+    """
+    if pd.get_option("mode.string_storage") != "python":
+        pd.set_option("mode.string_storage", "python")

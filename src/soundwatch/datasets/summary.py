@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from soundwatch.audio import AudioInfo, info
 from soundwatch.datasets.clip import ANOMALY, NORMAL, Clip
 from soundwatch.datasets.discovery import Discovery, scan
+from soundwatch.datasets.names import python_strings
 from soundwatch.errors import SoundwatchError
 
 if TYPE_CHECKING:
@@ -86,9 +87,7 @@ def summary(clips: Sequence[Clip], audio_info: bool = True) -> DatasetSummary:
     """
     import pandas as pd
 
-    from soundwatch.scores import _python_strings
-
-    _python_strings(pd)  # machine names from non-UTF-8 folder names
+    python_strings(pd)  # machine names from non-UTF-8 folder names
     headers: list[AudioInfo | str | None] = [None] * len(clips)
     if audio_info and clips:
         workers = min(_HEADER_THREADS, max(1, len(clips) // 64), os.cpu_count() or 1)

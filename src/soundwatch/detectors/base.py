@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import copy
-import inspect
 import json
 import logging
 import zipfile
@@ -15,7 +14,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from soundwatch.atomic import atomic_path, write_json
+from soundwatch.detectors.normalize import normalize_scores
 from soundwatch.errors import DetectorError
+from soundwatch.registry import accepted_params
 
 if TYPE_CHECKING:
     from typing import Self
@@ -107,54 +108,6 @@ def resolve_labels(name: str, clips: Sequence[Clip], labels: np.ndarray | None) 
     return labels
 
 
-NORMALIZATIONS = ("zscore", "robust", "logz", "logrobust", "percentile")
-"""How an ensemble member's scores are expressed against its out-of-fold training scores."""
-
-
-def normalize_scores(scores: np.ndarray | Sequence[float], train_scores: np.ndarray,
-                     how: str = "zscore") -> np.ndarray:
-    """Scores expressed against a detector's (out-of-fold) training scores.
-
-    Args:
-        scores: Raw scores.
-        train_scores: The normal training clips' scores.
-        how: ``"zscore"``: ``(score - mean) / std`` of the training scores (std floored);
-            ``"robust"``: ``(score - median) / (1.4826 MAD)``, the scale floored at half the
-            standard deviation so that a few identical training scores cannot blow it up;
-            ``"logz"`` / ``"logrobust"``: the same on the logarithm of the scores when every
-            training score is positive (distances: a ratio scale, where a clip twice as far
-            counts the same at any level), else on the scores themselves;
-            ``"percentile"``: 0-100, the share of training scores at or below.
-
-    Returns:
-        float64 normalised scores (higher = more anomalous, as the raw ones).
-    """
-    from soundwatch.decisions import percentile_of
-
-    x = np.asarray(scores, dtype=np.float64).reshape(-1)
-    ref = np.asarray(train_scores, dtype=np.float64).reshape(-1)
-    ref = ref[np.isfinite(ref)]
-    if how == "percentile":
-        return percentile_of(ref, x)
-    if how not in NORMALIZATIONS:
-        raise DetectorError("normalize", f"{how!r} is not one of {', '.join(NORMALIZATIONS)}")
-    if ref.size == 0:
-        return np.full(x.shape, np.nan)
-    if how.startswith("log"):
-        how = how[3:] if how == "logrobust" else "zscore"
-        if float(ref.min()) > 0:
-            floor = float(ref.min()) * 1e-3  # a test score at or below 0 counts as very close
-            x, ref = np.log(np.maximum(x, floor)), np.log(ref)
-    std = float(ref.std())
-    if how == "robust":
-        center = float(np.median(ref))
-        spread = max(1.4826 * float(np.median(np.abs(ref - center))), 0.5 * std)
-    else:
-        center, spread = float(ref.mean()), std
-    scale = spread if spread > 1e-12 else max(abs(center), 1.0) * 1e-6
-    return (x - center) / scale
-
-
 def clone(detector: Detector) -> Detector:
     """An unfitted detector with the same hyper-parameters (``sklearn.base.clone`` does this).
 
@@ -216,18 +169,12 @@ class Detector(abc.ABC):
     # ------------------------------------------------------------------ parameters
     @classmethod
     def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]
+        return list(accepted_params(cls)[0])
 
     @classmethod
     def default_params(cls) -> dict[str, Any]:
         """The ``__init__`` keyword arguments and their default values."""
-        sig = inspect.signature(cls.__init__)
-        return {name: sig.parameters[name].default for name in cls._param_names()}
+        return accepted_params(cls)[0]
 
     def part_params(self, part: str) -> dict[str, Any]:
         """The effective parameters of one part: its defaults updated by the given ones."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from soundwatch.errors import DetectorError
+from soundwatch.registry import accepted_params
 
 if TYPE_CHECKING:
     from typing import Self
@@ -28,9 +28,7 @@ class Component:
     @classmethod
     def param_names(cls) -> list[str]:
         """The ``__init__`` keyword arguments."""
-        sig = inspect.signature(cls.__init__)
-        return [p.name for p in sig.parameters.values()
-                if p.name != "self" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        return list(accepted_params(cls)[0])
 
     def _store(self, values: dict[str, Any]) -> None:
         """Store each ``__init__`` argument unchanged (call as ``self._store(locals())``)."""

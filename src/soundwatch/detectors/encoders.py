@@ -404,7 +404,7 @@ def wavevision(spec: InputSpec, *, input: str = "image", image_size: int = 224,
         try:
             colormap_lut(cmap)
         except Exception as exc:
-            raise DetectorError("encoder wavevision.cmap", str(exc)) from None
+            raise DetectorError("encoder wavevision.cmap", str(exc)) from exc
     config = _config(resolve_wavevision_config, "wavevision", preset, network_params)
     mode = "image" if input == "image" else "logmel2d"
     prep = _prep(spec, mode, image_size=image_size, cmap=cmap, image_range=image_range,
@@ -420,4 +420,4 @@ def _config(resolve: Callable[..., Any], name: str, preset: str,
     except DetectorError:
         raise
     except Exception as exc:  # ConfigError / ValueError from the network's config
-        raise DetectorError(f"encoder {name}", str(exc)) from None
+        raise DetectorError(f"encoder {name}", str(exc)) from exc

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from soundwatch.detectors.base import NORMALIZATIONS, Detector, normalize_scores
+from soundwatch.detectors.base import Detector
+from soundwatch.detectors.normalize import (
+    COMBINES,
+    NORMALIZATIONS,
+    combine_scores,
+    normalize_scores,
+)
 from soundwatch.errors import DetectorError
 
 if TYPE_CHECKING:
@@ -22,39 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["COMBINES", "EnsembleDetector", "combine_scores"]
 
 log = logging.getLogger(__name__)
-
-COMBINES = ("mean", "max", "fisher")
-
-
-def combine_scores(normed: Sequence[np.ndarray], combine: str = "mean",
-                   weights: Sequence[float] | None = None) -> np.ndarray:
-    """One score per clip from several members' normalised scores.
-
-    Args:
-        normed: One array per member, each normalised against that member's out-of-fold
-            training scores (:func:`~soundwatch.detectors.base.normalize_scores`).
-        combine: ``"mean"`` (weighted), ``"max"``, or ``"fisher"``: the (weighted) sum of
-            ``-log P(Z > z)`` under a standard normal, Fisher's combination of one-sided
-            tail probabilities; it follows the most deviant member like ``max`` while
-            still adding up moderate deviations of several members. For percentile
-            inputs use ``mean`` or ``max``.
-        weights: One non-negative weight per member (``None``: equal).
-
-    Returns:
-        float64 combined scores (higher = more anomalous).
-    """
-    stack = np.vstack([np.asarray(n, dtype=np.float64).reshape(-1) for n in normed])
-    w = np.ones(len(stack)) if weights is None else np.asarray(weights, dtype=np.float64)
-    if combine == "max":
-        return stack.max(axis=0)
-    if combine == "fisher":
-        from scipy.special import log_ndtr
-
-        return (w[:, None] * -log_ndtr(-stack)).sum(axis=0) / w.sum()
-    if combine != "mean":
-        raise DetectorError("combine", f"{combine!r} is not one of {', '.join(COMBINES)}")
-    return (w[:, None] * stack).sum(axis=0) / w.sum()
-
 
 class EnsembleDetector(Detector):
     """Combines member detectors' scores, each normalised against its own training scores.

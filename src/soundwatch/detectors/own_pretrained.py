@@ -170,13 +170,13 @@ def load_machine_encoder(folder: str | Path | None = None, output: str = "embedd
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a corrupt file is a one-line error
         raise DetectorError(where, f"cannot read {weights.name}/{settings_path.name}: "
-                            f"{type(exc).__name__}: {exc}".replace("\n", " ")) from None
+                            f"{type(exc).__name__}: {exc}".replace("\n", " ")) from exc
     net = MachineSoundNet(meta.get("settings", {}), output=output)
     try:
         net.load_state_dict({k: v.float() for k, v in state.items()})
     except Exception as exc:  # noqa: BLE001
         raise DetectorError(where, f"{weights} does not match its settings: "
-                            f"{str(exc).splitlines()[0]}") from None
+                            f"{str(exc).splitlines()[0]}") from exc
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)

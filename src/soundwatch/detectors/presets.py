@@ -11,17 +11,13 @@ from typing import Any
 
 from soundwatch.detectors.composed import ComposedDetector
 from soundwatch.detectors.ensemble import EnsembleDetector
-from soundwatch.detectors.registry import register_detector
+from soundwatch.detectors.registry import DEFAULT_DETECTOR, register_detector
 
 __all__ = [
     "DEFAULT_DETECTOR", "ROBUST_MEMBERS", "ae", "cnn1d", "embedding", "embedding_finetuned",
     "ensemble", "gmm", "knn", "knn_frames", "mahalanobis", "mahalanobis_hf", "robust",
     "unet1d_ae", "vae1d", "wavevision",
 ]
-
-DEFAULT_DETECTOR = "robust"
-"""The preset ``soundwatch train DATA`` uses when no detector is named (docs/benchmarks.md,
-"Robustness suite": chosen by its worst case over 17 visible sets, benchmarks/robustness.py)."""
 
 ROBUST_MEMBERS: tuple[str, ...] = ("mahalanobis", "mahalanobis-hf", "knn", "knn-frames",
                                    "embedding")

@@ -45,7 +45,7 @@ def _crepe(name: str, capacity: str, spec: InputSpec, layer: Any, hop: Any,
         return EncoderModel(None, CrepeWindowEncoder(capacity, layer, hop, standardise,
                                                      finetune))
     except DetectorError as exc:
-        raise DetectorError(f"encoder {name}", exc.reason) from None
+        raise DetectorError(f"encoder {name}", exc.reason) from exc
 
 
 @register_encoder("crepe-tiny", trainable=False,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from soundwatch.detectors.base import Detector
 
 __all__ = [
+    "DEFAULT_DETECTOR",
     "DETECTORS",
     "create_detector",
     "describe_detectors",
@@ -27,7 +28,11 @@ __all__ = [
 ]
 
 DEFAULT_ALIAS = "default"
-"""A name that stands for the recommended preset (:data:`presets.DEFAULT_DETECTOR`)."""
+"""A name that stands for the recommended preset (:data:`DEFAULT_DETECTOR`)."""
+
+DEFAULT_DETECTOR = "robust"
+"""The preset ``soundwatch train DATA`` uses when no detector is named (docs/benchmarks.md,
+"Robustness suite": chosen by its worst case over 17 visible sets, benchmarks/robustness.py)."""
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +88,6 @@ def preset_test_params(name: str) -> dict[str, Any]:
 def resolve_detector_name(name: str) -> str:
     """The registered name ``name`` stands for: ``default`` is the recommended preset."""
     if name == DEFAULT_ALIAS and DEFAULT_ALIAS not in DETECTORS:
-        from soundwatch.detectors.presets import DEFAULT_DETECTOR
-
         return DEFAULT_DETECTOR
     return name
 

@@ -21,12 +21,12 @@ _EXPORTS = {
     "summarise": "soundwatch.evaluation.dcase",
     "bootstrap": "soundwatch.evaluation.dcase",
     "infer_mode": "soundwatch.evaluation.dcase",
-    "parse_threshold": "soundwatch.evaluation.thresholds",
-    "fit_thresholds": "soundwatch.evaluation.thresholds",
-    "apply_thresholds": "soundwatch.evaluation.thresholds",
-    "gamma_threshold": "soundwatch.evaluation.thresholds",
-    "best_f1_threshold": "soundwatch.evaluation.thresholds",
-    "contamination_threshold": "soundwatch.evaluation.thresholds",
+    "parse_threshold": "soundwatch.thresholds",
+    "fit_thresholds": "soundwatch.thresholds",
+    "apply_thresholds": "soundwatch.thresholds",
+    "gamma_threshold": "soundwatch.thresholds",
+    "best_f1_threshold": "soundwatch.thresholds",
+    "contamination_threshold": "soundwatch.thresholds",
     "join_ground_truth": "soundwatch.evaluation.ground_truth",
 }
 

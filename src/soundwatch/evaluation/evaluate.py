@@ -18,7 +18,7 @@ from soundwatch.atomic import atomic_open, write_json
 from soundwatch.errors import EvaluationError
 from soundwatch.evaluation import dcase
 from soundwatch.evaluation.metrics import decision_metrics, floored_hmean
-from soundwatch.evaluation.thresholds import (
+from soundwatch.thresholds import (
     DEFAULT_POLICY,
     Thresholds,
     ThresholdSpec,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from soundwatch.evaluation.thresholds import Thresholds
+    from soundwatch.thresholds import Thresholds
 
 __all__ = ["plot_roc", "plot_histograms", "plot_confusion", "plot_metric_bars", "make_plots"]
 

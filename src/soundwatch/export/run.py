@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from soundwatch.atomic import write_json
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import ConfigError, DetectorError
+from soundwatch.export.hints import require
+from soundwatch.run_decisions import machine_decider
+from soundwatch.runs import Run
+from soundwatch.runtime.manifest import DECISION_FILE, INDEX_FILE, MANIFEST_FILE
 
 __all__ = ["FORMATS", "MachineExport", "export_run"]
 
@@ -67,11 +73,7 @@ def export_run(
         ConfigError: Unknown format, unknown machine, an output folder inside the run, or
             no detector could be exported.
     """
-    from soundwatch.atomic import write_json
     from soundwatch.export.detector import export_detector, export_reason
-    from soundwatch.export.hints import require
-    from soundwatch.runs import Run
-    from soundwatch.runtime.manifest import INDEX_FILE
 
     if fmt not in FORMATS:
         raise ConfigError("--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
@@ -90,7 +92,7 @@ def export_run(
         raise ConfigError(root, "export path is a file")
     results: list[MachineExport] = []
     for machine in wanted:
-        det = run.load_detector(machine)
+        det = load_run_detector(run, machine)
         reason = export_reason(det)
         if reason is not None:
             result = MachineExport(machine, None, reason)
@@ -117,16 +119,13 @@ def export_run(
 def _carry_decision(run: Any, machine: str, path: Path) -> dict[str, Any]:
     """Put the run's decision rule into an export folder; the manifest names it.
 
-    The rule (:func:`soundwatch.decisions.machine_decider`: the threshold set at
+    The rule (:func:`soundwatch.run_decisions.machine_decider`: the threshold set at
     training or by ``soundwatch threshold``, section thresholds, training scores) goes
     to ``decision.json``; ``manifest.json`` (rewritten last) gets its threshold, policy
     and estimated false-alarm rate, so the runtime decides as ``score`` does.
     """
     import json
 
-    from soundwatch.atomic import write_json
-    from soundwatch.decisions import machine_decider
-    from soundwatch.runtime.manifest import DECISION_FILE, MANIFEST_FILE
 
     manifest = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
     try:

@@ -121,7 +121,7 @@ def write_export(
         first = first.split(" [Caused by")[0]
         if len(first) > 200:
             first = first[:197] + "..."
-        raise DetectorError(out / MODEL_FILE, f"torch.onnx.export failed: {first}") from None
+        raise DetectorError(out / MODEL_FILE, f"torch.onnx.export failed: {first}") from exc
 
     state = {k: np.asarray(v) for k, v in parts.scorer.state().items()}
     for key, value in state.items():

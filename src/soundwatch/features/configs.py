@@ -13,12 +13,17 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from soundwatch.errors import ConfigError
+from soundwatch.registry import Registry
+
+if TYPE_CHECKING:
+    from soundwatch.features.frontends import FrontEnd
 
 __all__ = [
     "CONFIGS",
+    "FRONTENDS",
     "FEATURE_CODE_VERSION",
     "PRESETS",
     "CQTConfig",
@@ -30,6 +35,15 @@ __all__ = [
     "make_config",
     "resolve",
 ]
+
+FRONTENDS: Registry[type[FrontEnd]] = Registry(
+    "frontend", modules=("soundwatch.features.frontends",), error=ConfigError
+)
+"""Registered front-end classes (entry-point group ``soundwatch.frontends`` for plugins).
+
+Declared here, with the configs, so that resolving a name needs no torch; the built-in
+classes (:mod:`soundwatch.features.frontends`) register when a name is first looked up.
+"""
 
 FEATURE_CODE_VERSION = 1
 """Bumped whenever a front-end's numbers change for the same config (invalidates caches)."""
@@ -277,8 +291,8 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
     if hint in converters:
         try:
             return converters[hint](value)
-        except (TypeError, ValueError):
-            raise ConfigError(name, f"expected {hint.__name__}, got {value!r}") from None
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(name, f"expected {hint.__name__}, got {value!r}") from exc
     return value
 
 
@@ -371,8 +385,6 @@ def resolve(name: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         return kind, {**preset, **params}
     if name in CONFIGS:
         return name, dict(params)
-    from soundwatch.features.frontends import FRONTENDS  # plug-ins: torch is needed anyway
-
     if name in FRONTENDS:
         return name, dict(params)
     names = sorted([*FRONTENDS.names(), *PRESETS])
@@ -388,8 +400,6 @@ def make_config(name: str, **params: Any) -> tuple[str, Any]:
     kind, params = resolve(name, params)
     if kind in CONFIGS:
         return kind, _make_config(CONFIGS[kind], kind, params)
-    from soundwatch.features.frontends import FRONTENDS
-
     return kind, _make_config(FRONTENDS.get(kind).config_class, kind, params)
 
 

@@ -151,7 +151,7 @@ def extract(
             try:
                 entries[i] = cache.entry_path(path, fe, sr, channel)
             except OSError as exc:
-                raise AudioError(path, exc.strerror or str(exc)) from None
+                raise AudioError(path, exc.strerror or str(exc)) from exc
             hit = cache.get(entries[i])
             if hit is not None:
                 results[i] = hit

@@ -14,6 +14,7 @@ from torch import nn
 from soundwatch.errors import ConfigError
 from soundwatch.features.configs import (
     FEATURE_CODE_VERSION,
+    FRONTENDS,
     PRESETS,
     CQTConfig,
     FramesConfig,
@@ -23,7 +24,6 @@ from soundwatch.features.configs import (
     config_hash,
     make_config,
 )
-from soundwatch.registry import Registry
 
 __all__ = [
     "FEATURE_CODE_VERSION",
@@ -46,11 +46,6 @@ __all__ = [
     "register_frontend",
 ]
 
-
-FRONTENDS: Registry[type[FrontEnd]] = Registry(
-    "frontend", modules=("soundwatch.features.frontends",), error=ConfigError
-)
-"""Registered front-end classes (entry-point group ``soundwatch.frontends`` for plugins)."""
 
 register_frontend = FRONTENDS.register
 

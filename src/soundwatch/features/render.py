@@ -47,8 +47,8 @@ def colormap_lut(cmap: str = "viridis") -> np.ndarray:
 
     try:
         cm = matplotlib.colormaps[cmap]
-    except KeyError:
-        raise ConfigError("cmap", f"unknown colormap {cmap!r}") from None
+    except KeyError as exc:
+        raise ConfigError("cmap", f"unknown colormap {cmap!r}") from exc
     if cm.N != LUT_SIZE:
         cm = cm.resampled(LUT_SIZE)
     lut = np.asarray(cm(np.arange(LUT_SIZE), bytes=True))[:, :3]

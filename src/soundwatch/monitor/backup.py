@@ -30,7 +30,7 @@ def _open(path: Path, what: str, readonly: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
     except sqlite3.Error as exc:
-        raise ConfigError(path, f"cannot open the {what} ({exc})") from None
+        raise ConfigError(path, f"cannot open the {what} ({exc})") from exc
 
 
 def backup(db: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
@@ -57,7 +57,7 @@ def backup(db: str | os.PathLike[str], out: str | os.PathLike[str]) -> int:
                 target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
                 count = int(target.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
             except sqlite3.Error as exc:
-                raise ConfigError(db, f"backup failed ({exc})") from None
+                raise ConfigError(db, f"backup failed ({exc})") from exc
             finally:
                 target.close()
             problem = integrity_problem(tmp, quick=False)
@@ -95,7 +95,7 @@ def restore(source: str | os.PathLike[str], db: str | os.PathLike[str]) -> int:
         dst.execute("PRAGMA journal_mode=WAL")
         count = int(dst.execute("SELECT COUNT(*) FROM clips").fetchone()[0])
     except sqlite3.Error as exc:
-        raise ConfigError(db, f"restore failed ({exc})") from None
+        raise ConfigError(db, f"restore failed ({exc})") from exc
     finally:
         src.close()
         dst.close()

@@ -58,7 +58,7 @@ class FeedClient:
             return exc.code, body if isinstance(body, dict) else {"error": str(body)}
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ConfigError("--url", f"cannot reach {self.url} ({reason})") from None
+            raise ConfigError("--url", f"cannot reach {self.url} ({reason})") from exc
 
     def machines(self) -> list[str]:
         """The service's machine types.

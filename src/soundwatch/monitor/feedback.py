@@ -18,9 +18,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from soundwatch.audio import load
+from soundwatch.decisions import Decider
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import ConfigError, DetectorError, SoundwatchError
+from soundwatch.pipeline import cache_folder, merge_table, run_context, training_normals
+from soundwatch.run_decisions import machine_decider, refit_threshold
+from soundwatch.runs import Run
+from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
 
-__all__ = ["added_normals", "add_normal"]
+__all__ = ["add_normal"]
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +41,6 @@ def _digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def added_normals(run: Any, machine: str) -> list[Any]:
-    """The clips added to a machine's normal data by earlier feedback (oldest first).
-
-    Args:
-        run: A :class:`soundwatch.runs.Run`.
-        machine: A machine type of the run.
-
-    Returns:
-        :class:`~soundwatch.datasets.clip.Clip` objects (split ``train``, label 0).
-    """
-    from soundwatch.datasets.clip import Clip
-
-    out = []
-    for change in run.info.get("changes") or []:
-        if change.get("kind") != "add-normal" or change.get("machine") != machine:
-            continue
-        for item in change.get("files") or []:
-            path = Path(run.root) / item["stored"]
-            out.append(Clip(path=path, machine=machine, split="train", label=0,
-                            layout="added-normal"))
-    return out
 
 
 def add_normal(run_dir: str | os.PathLike[str], machine: str,
@@ -90,12 +74,6 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
         AudioError: A file that is not usable audio (nothing is changed then).
         DetectorError: A detector whose scorer cannot be refitted alone.
     """
-    from soundwatch.audio import load
-    from soundwatch.decisions import Decider, machine_decider, refit_threshold
-    from soundwatch.pipeline import _cache_folder, _merge_table, run_context, training_normals
-    from soundwatch.runs import Run
-    from soundwatch.scores import add_decisions, make_scores_table, write_scores_table
-
     if not files:
         raise ConfigError("FILES", "give at least one recording judged normal")
     names = list(names) if names is not None else [Path(f).name for f in files]
@@ -103,7 +81,7 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
     if machine not in run.machines():
         raise ConfigError("--machine", f"{machine!r} is not in the run "
                           f"(trained: {', '.join(run.machines())})")
-    detector = run.load_detector(machine)
+    detector = load_run_detector(run, machine)
     if not callable(getattr(detector, "refit_scorer", None)):
         raise DetectorError(getattr(detector, "name", machine),
                             "its scorer cannot be refitted alone; train again with the "
@@ -145,7 +123,7 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
             run.info["changes"].pop()
             raise
         cfg = run.config()
-        context = run_context(cfg, cache_dir=_cache_folder(cache_dir, no_cache))
+        context = run_context(cfg, cache_dir=cache_folder(cache_dir, no_cache))
         try:
             with run.step(f"add-normal/{machine}", clips=len(clips), added=len(added)):
                 detector.refit_scorer(clips, context)
@@ -154,7 +132,7 @@ def add_normal(run_dir: str | os.PathLike[str], machine: str,
             raise
         table = add_decisions(make_scores_table(clips, detector.training_scores()),
                               {machine: Decider.from_detector(detector)})
-        write_scores_table(_merge_table(run.train_scores_path, machine, table),
+        write_scores_table(merge_table(run.train_scores_path, machine, table),
                            run.train_scores_path)
         detector.save(run.detector_dir(machine))
         # the run's rule keeps its policy (e.g. far:0.01), refitted on the new training scores

@@ -237,7 +237,7 @@ def integrity_problem(path: str | os.PathLike[str], quick: bool = True) -> str |
         if getattr(exc, "sqlite_errorcode", None) in _DAMAGE_CODES or (
                 "no such table" in str(exc)):
             return str(exc)
-        raise ConfigError(path, f"cannot read the history database ({exc})") from None
+        raise ConfigError(path, f"cannot read the history database ({exc})") from exc
     finally:
         if conn is not None:
             conn.close()

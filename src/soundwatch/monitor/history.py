@@ -136,10 +136,10 @@ def parse_since(value: str | float | None, where: str = "since") -> float | None
         return number
     try:
         stamp = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except ValueError as exc:
         raise ConfigError(
             where, f"expected unix seconds or an ISO 8601 time, got {text!r}"
-        ) from None
+        ) from exc
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=_dt.UTC)
     return stamp.timestamp()
@@ -210,7 +210,7 @@ class History:
                 self._writer.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self._writer.commit()
         except (sqlite3.Error, OSError) as exc:
-            raise ConfigError(self.path, f"cannot open the history database ({exc})") from None
+            raise ConfigError(self.path, f"cannot open the history database ({exc})") from exc
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.busy_timeout, check_same_thread=False,

@@ -5,7 +5,13 @@ import threading
 from pathlib import Path
 from typing import Annotated, Any
 
+from soundwatch.decisions import Decider
+from soundwatch.detectors.loading import load_run_detector
+from soundwatch.monitor.feedback import add_normal
 from soundwatch.monitor.scoring import LoadedMachine
+from soundwatch.monitor.service_error import ServiceError
+from soundwatch.monitor.trend import daily_trend
+from soundwatch.runs import Run
 
 __all__ = ["add_normal_clips", "add_routes"]
 
@@ -26,11 +32,6 @@ def add_normal_clips(service: Any, machine: str, clip_ids: list[int]) -> dict[st
         ServiceError: 404 unknown machine or clip, or a clip whose audio is no longer
             kept; 400 a clip of another machine or no clip given.
     """
-    from soundwatch.decisions import Decider
-    from soundwatch.monitor.feedback import add_normal
-    from soundwatch.monitor.service import ServiceError
-    from soundwatch.runs import Run
-
     loaded = service.scorer.machines.get(machine)
     if loaded is None:
         raise ServiceError(404, f"unknown machine type {machine!r}")
@@ -52,7 +53,7 @@ def add_normal_clips(service: Any, machine: str, clip_ids: list[int]) -> dict[st
     with _FEEDBACK_LOCK:
         change = add_normal(loaded.run, machine, files, names=names, via="service")
         if change["files"]:
-            detector = Run.open(loaded.run).load_detector(machine)
+            detector = load_run_detector(Run.open(loaded.run), machine)
             service.scorer.machines[machine] = LoadedMachine(
                 machine, loaded.run, detector, Decider.from_detector(detector))
     threshold = float(service.scorer.machines[machine].decider.threshold)
@@ -65,8 +66,6 @@ def add_routes(app: Any, service: Any, secured: list[Any]) -> None:
     from fastapi import Body, Query
     from starlette.concurrency import run_in_threadpool
 
-    from soundwatch.monitor.service import ServiceError
-    from soundwatch.monitor.trend import daily_trend
 
     @app.get("/v1/machines/{machine}/trend", dependencies=secured, tags=["history"])
     def trend(machine: str, days: int = Query(30, ge=1, le=3660)) -> dict[str, Any]:

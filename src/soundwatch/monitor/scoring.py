@@ -15,12 +15,19 @@ from typing import Any
 
 import numpy as np
 
+from soundwatch.audio import info, load, special_file
+from soundwatch.config import parse_channel
+from soundwatch.decisions import section_of_path
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError, DetectorError
+from soundwatch.run_decisions import load_deciders
+from soundwatch.runs import Run
+from soundwatch.sensor import check_file, check_signal
 
 __all__ = [
     "AUDIO_SUFFIXES",
     "LoadedMachine",
-    "Scorer",
+    "MachineScorer",
     "Verdict",
     "file_key",
     "guess_machine",
@@ -98,10 +105,10 @@ class LoadedMachine:
                 "false_alarm": self.decider.false_alarm.as_dict()}
 
 
-class Scorer:
+class MachineScorer:
     """Every machine type of one or more run folders, ready to score clips.
 
-    Detectors and deciders (:func:`soundwatch.decisions.load_deciders`) are loaded once.
+    Detectors and deciders (:func:`soundwatch.run_decisions.load_deciders`) are loaded once.
     Scoring is thread-safe for concurrent callers: detectors are only read.
 
     Args:
@@ -120,9 +127,6 @@ class Scorer:
     def __init__(self, runs: Sequence[str | os.PathLike[str]],
                  threshold: str | None = None,
                  channel: int | str | None = None) -> None:
-        from soundwatch.config import parse_channel
-        from soundwatch.decisions import load_deciders
-        from soundwatch.runs import Run
 
         if not runs:
             raise ConfigError("RUN", "give at least one run folder")
@@ -136,7 +140,7 @@ class Scorer:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
                                       f"{self.machines[machine].run}; give each type once")
                 self.machines[machine] = LoadedMachine(machine, Path(run.root),
-                                                       run.load_detector(machine),
+                                                       load_run_detector(run, machine),
                                                        deciders[machine], chan)
         log.info("loaded %d machine type(s): %s", len(self.machines), ", ".join(self.machines))
 
@@ -193,7 +197,6 @@ class Scorer:
         score = float(scores.reshape(-1)[0])
         if not math.isfinite(score):
             raise DetectorError(machine, f"the detector gave a non-finite score ({score})")
-        from soundwatch.sensor import check_signal
 
         decider = loaded.decider.for_section(section)
         if check is None:
@@ -213,9 +216,6 @@ class Scorer:
             AudioError: The file is not usable audio (one-line reason).
             DetectorError: As in :meth:`score_signal`.
         """
-        from soundwatch.decisions import section_of_path
-        from soundwatch.sensor import check_file
-
         loaded = self.get(machine)  # an unknown machine before decoding
         signal, sr = load_native(path, loaded.channel)
         check = check_file(path, loaded.decider.sample_rates, loaded.channel)  # as score does
@@ -234,8 +234,6 @@ def load_native(path: str | os.PathLike[str], channel: int | str = 0
     Returns:
         ``(samples, sample_rate)``.
     """
-    from soundwatch.audio import info, load
-
     meta = info(path)
     return load(path, sr=None, channel=channel), int(meta.samplerate)
 
@@ -246,8 +244,6 @@ def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:
     Raises:
         AudioError: The file cannot be read.
     """
-    from soundwatch.audio import special_file
-
     path = Path(path)
     digest = hashlib.sha256()
     try:
@@ -259,7 +255,7 @@ def file_key(path: str | os.PathLike[str]) -> tuple[int, int, str]:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     except OSError as exc:
-        raise AudioError(path, exc.strerror or str(exc)) from None
+        raise AudioError(path, exc.strerror or str(exc)) from exc
     return int(before.st_size), int(before.st_mtime_ns), digest.hexdigest()
 
 

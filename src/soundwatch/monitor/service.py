@@ -10,7 +10,6 @@ import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,12 @@ from soundwatch.errors import AudioError, ConfigError, DetectorError, Soundwatch
 from soundwatch.monitor.alerts import Alerter
 from soundwatch.monitor.health import Health
 from soundwatch.monitor.history import History, default_db, parse_since
-from soundwatch.monitor.scoring import Scorer, load_native
+from soundwatch.monitor.routes import add_routes
+from soundwatch.monitor.scoring import MachineScorer, load_native
 from soundwatch.monitor.security import SecurityHeaders, bearer_matches
+from soundwatch.monitor.service_error import ServiceError
 from soundwatch.monitor.state import DEFAULT_WINDOW, machine_state, verdict_columns
+from soundwatch.monitor.uploads import BodyLimit, Upload, multipart_upload
 
 __all__ = ["RAW_FORMATS", "Service", "ServiceError", "create_app", "default_db"]
 
@@ -41,23 +43,6 @@ RAW_FORMATS: dict[str, tuple[str, int]] = {
 """Raw PCM sample formats the score endpoint takes: name -> (numpy dtype, bytes)."""
 
 _FULL_SCALE = {"u8": 128.0, "s16le": 32768.0, "s32le": 2147483648.0}
-
-
-class ServiceError(Exception):
-    """A user's mistake in a request: answered as ``status`` with ``{"error": message}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = int(status)
-        self.message = " ".join(str(message).split())
-
-
-@dataclass
-class _Upload:
-    """A request body kept as a file for :func:`soundwatch.audio.load`."""
-
-    path: Path
-    name: str
 
 
 class _Metrics:
@@ -103,7 +88,7 @@ class Service:
         keep_days: Delete clips older than this many days (``--keep-days``; None: keep all).
     """
 
-    def __init__(self, scorer: Scorer, history: History, *, token: str | None = None,
+    def __init__(self, scorer: MachineScorer, history: History, *, token: str | None = None,
                  max_upload_bytes: int = 64 * 1024 * 1024, keep_clips: int = 500,
                  clips_dir: str | os.PathLike[str] | None = None,
                  alerter: Alerter | None = None, health: Health | None = None,
@@ -194,7 +179,7 @@ class Service:
         sf.write(path, data.astype(np.float32), int(rate), subtype="FLOAT", format="WAV")
         return path
 
-    def score_upload(self, machine: str, upload: _Upload,
+    def score_upload(self, machine: str, upload: Upload,
                      request_id: str | None = None) -> dict[str, Any]:
         """Validate, score and record one uploaded clip (runs in a worker thread).
 
@@ -218,10 +203,10 @@ class Service:
                                                    section=section_of_path(upload.name))
             except AudioError as exc:
                 self.metrics.rejected.labels("bad_audio").inc()
-                raise ServiceError(422, f"{upload.name}: {exc.reason}") from None
+                raise ServiceError(422, f"{upload.name}: {exc.reason}") from exc
             except DetectorError as exc:
                 self.metrics.rejected.labels("bad_audio").inc()
-                raise ServiceError(422, f"{upload.name}: {exc.reason}") from None
+                raise ServiceError(422, f"{upload.name}: {exc.reason}") from exc
             keep = self.keep_clips > 0
             status, columns = verdict_columns(verdict)
             try:
@@ -233,7 +218,7 @@ class Service:
                 reason = self.health.write_failed(exc)
                 self.metrics.rejected.labels("history").inc()
                 raise ServiceError(503, f"history: the clip cannot be recorded ({reason}); "
-                                   "it was not accepted, retry later") from None
+                                   "it was not accepted, retry later") from exc
             self.health.write_ok()
             if record["duplicate"]:
                 keep = False
@@ -334,7 +319,7 @@ class Service:
                 render_file(audio, out, frontend="logmel", axes=True,
                             title=f"{record.get('name') or 'clip'} · clip {clip_id} (log-mel)")
             except SoundwatchError as exc:
-                raise ServiceError(422, f"clip {clip_id}: {exc.reason}") from None
+                raise ServiceError(422, f"clip {clip_id}: {exc.reason}") from exc
             return out.read_bytes()
 
     def explanation_png(self, clip_id: int) -> bytes:
@@ -351,7 +336,7 @@ class Service:
         return explain_clip_png(self.scorer, record, audio)
 
 
-def explain_clip_png(scorer: Scorer, record: dict[str, Any], audio: Path) -> bytes:
+def explain_clip_png(scorer: MachineScorer, record: dict[str, Any], audio: Path) -> bytes:
     """A PNG of where in time and frequency a clip deviates (:mod:`soundwatch.explain`).
 
     The machine's normal statistics are computed once from the run's training clips and
@@ -365,9 +350,9 @@ def explain_clip_png(scorer: Scorer, record: dict[str, Any], audio: Path) -> byt
     clip_id = record["id"]
     try:
         from soundwatch import explain
-    except ImportError:
+    except ImportError as exc:
         raise ServiceError(404, "explanations are not available in this installation "
-                           "(soundwatch.explain is missing)") from None
+                           "(soundwatch.explain is missing)") from exc
     loaded = scorer.machines.get(record["machine"])
     if loaded is None:
         raise ServiceError(404, f"clip {clip_id}: machine {record['machine']!r} is not loaded")
@@ -386,7 +371,7 @@ def explain_clip_png(scorer: Scorer, record: dict[str, Any], audio: Path) -> byt
                                          threshold=threshold)
             explain.plot_explanation(found, out, title=f"{loaded.machine} · clip {clip_id}")
         except SoundwatchError as exc:
-            raise ServiceError(422, f"clip {clip_id}: {exc}") from None
+            raise ServiceError(422, f"clip {clip_id}: {exc}") from exc
         return out.read_bytes()
 
 
@@ -468,7 +453,7 @@ def create_app(service: Service) -> Any:
     # --------------------------------------------------------- body size cap
     limit = service.max_upload_bytes
 
-    app.add_middleware(_BodyLimit, limit=limit, on_refuse=service.metrics.rejected)
+    app.add_middleware(BodyLimit, limit=limit, on_refuse=service.metrics.rejected)
     app.add_middleware(SecurityHeaders)
 
     async def read_body(request: Request) -> bytes:
@@ -489,22 +474,22 @@ def create_app(service: Service) -> Any:
 
     # ----------------------------------------------------------------- score
     async def upload_from(request: Request, rate: int | None, fmt: str,
-                          channels: int) -> _Upload:
+                          channels: int) -> Upload:
         ctype = request.headers.get("content-type", "").lower()
         if ctype.startswith("multipart/form-data"):
             if rate is not None:
                 raise ServiceError(400, "rate: raw PCM goes in the body, not in a multipart form")
             body = await read_body(request)
-            return await run_in_threadpool(_multipart_upload, service, body, ctype)
+            return await run_in_threadpool(multipart_upload, service.new_clip_path, body, ctype)
         body = await read_body(request)
         if rate is not None:
             path = await run_in_threadpool(service.raw_to_file, body, rate, fmt, channels)
-            return _Upload(path, f"raw {fmt} {rate} Hz")
+            return Upload(path, f"raw {fmt} {rate} Hz")
         if not body:
             raise ServiceError(422, "upload: empty body (0 bytes)")
         path = service.new_clip_path(".flac" if "flac" in ctype else ".wav")
         await run_in_threadpool(path.write_bytes, body)
-        return _Upload(path, "body")
+        return Upload(path, "body")
 
     @app.post(
         "/v1/machines/{machine}/score", dependencies=secured, tags=["score"],
@@ -605,7 +590,7 @@ def create_app(service: Service) -> Any:
         try:
             report = service.health.report()
         except Exception as exc:  # any database failure makes the service unhealthy
-            raise ServiceError(503, f"history database unavailable: {exc}") from None
+            raise ServiceError(503, f"history database unavailable: {exc}") from exc
         return {**report, "machines": len(service.scorer.machines),
                 "uptime_s": round(time.time() - service.started, 1)}
 
@@ -617,8 +602,6 @@ def create_app(service: Service) -> Any:
         return Response(generate_latest(service.metrics.registry),
                         media_type=CONTENT_TYPE_LATEST)
 
-    from soundwatch.monitor.routes import add_routes
-
     add_routes(app, service, secured)  # trend and feedback
 
     # ------------------------------------------------------------------ page
@@ -628,107 +611,3 @@ def create_app(service: Service) -> Any:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-class _BodyLimit:
-    """ASGI middleware: refuse a request whose declared Content-Length is over the limit.
-
-    Bodies without a Content-Length (chunked) are counted while they are read
-    (``read_body``). A plain ASGI class: cheaper per request than ``BaseHTTPMiddleware``.
-    """
-
-    def __init__(self, app: Any, limit: int, on_refuse: Any) -> None:
-        self.app = app
-        self.limit = limit
-        self.on_refuse = on_refuse
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            for key, value in scope.get("headers", ()):
-                if key == b"content-length":
-                    text = value.decode("latin-1").strip()
-                    if not text.isdigit():
-                        await _send_error(send, 400, "Content-Length: not a number")
-                        return
-                    if int(text) > self.limit:
-                        self.on_refuse.labels("too_large").inc()
-                        await _send_error(send, 413, f"upload: {int(text)} bytes is over the "
-                                          f"limit of {self.limit}")
-                        return
-                    break
-        await self.app(scope, receive, send)
-
-
-async def _send_error(send: Any, status: int, message: str) -> None:
-    import json
-
-    body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})
-
-
-def upload_name(name: str) -> str:
-    """The name an upload is recorded under: the sent file name, folders included.
-
-    ``feed`` sends the path below the folder fed (``id_00/abnormal/00000000.wav``); the
-    name never becomes an absolute path or climbs with ``..`` (it is only shown, never opened).
-    """
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    return "/".join(parts)[-255:] or "file"
-
-
-def _multipart_upload(service: Service, body: bytes, ctype: str) -> _Upload:
-    """Parse a multipart body (already size-checked) and keep its ``file`` part as a file."""
-    from python_multipart.multipart import MultipartParser, parse_options_header
-
-    _, options = parse_options_header(ctype)
-    boundary = options.get(b"boundary")
-    if not boundary:
-        raise ServiceError(400, "multipart upload without a boundary")
-    parts: list[dict[str, Any]] = []
-    current: dict[str, Any] = {}
-
-    def on_part_begin() -> None:
-        current.clear()
-        current.update({"headers": {}, "data": [], "field": b"", "value": b""})
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        current["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        current["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        current["headers"][current["field"].lower()] = current["value"]
-        current["field"], current["value"] = b"", b""
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        current["data"].append(data[start:end])
-
-    def on_part_end() -> None:
-        parts.append(dict(current))
-
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field,
-        "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_part_data": on_part_data, "on_part_end": on_part_end})
-    try:
-        parser.write(body)
-        parser.finalize()
-    except Exception as exc:  # python-multipart raises its own error types
-        raise ServiceError(400, f"malformed multipart body ({exc})") from None
-    for part in parts:
-        _, disp = parse_options_header(part["headers"].get(b"content-disposition", b""))
-        if disp.get(b"name") == b"file":
-            name = disp.get(b"filename", b"file").decode("utf-8", "replace") or "file"
-            data = b"".join(part["data"])
-            if not data:
-                raise ServiceError(422, f"{name}: empty file (0 bytes)")
-            suffix = Path(name).suffix.lower()
-            path = service.new_clip_path(suffix if suffix in {".wav", ".flac", ".ogg"} else ".wav")
-            path.write_bytes(data)
-            return _Upload(path, upload_name(name))
-    raise ServiceError(400, "multipart upload needs a 'file' field")

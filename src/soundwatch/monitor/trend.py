@@ -48,7 +48,7 @@ def daily_trend(db: Any, machine: str, days: int = 30,
                 "WHERE machine = ? AND ts > ? AND ts <= ? ORDER BY ts", (machine, since, end)
             ).fetchall()
     except sqlite3.Error as exc:
-        raise ConfigError(path, f"cannot read the history database ({exc})") from None
+        raise ConfigError(path, f"cannot read the history database ({exc})") from exc
     by_day: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         day = _dt.datetime.fromtimestamp(row[0], _dt.UTC).date().isoformat()

@@ -16,7 +16,7 @@ from typing import Any
 from soundwatch.errors import ConfigError, SoundwatchError
 from soundwatch.monitor.alerts import Alerter
 from soundwatch.monitor.history import History
-from soundwatch.monitor.scoring import AUDIO_SUFFIXES, Scorer, file_key, guess_machine
+from soundwatch.monitor.scoring import AUDIO_SUFFIXES, MachineScorer, file_key, guess_machine
 from soundwatch.monitor.state import verdict_columns
 
 __all__ = ["FolderWatcher", "UNKNOWN_MACHINE", "is_candidate"]
@@ -66,7 +66,7 @@ class FolderWatcher:
         ConfigError: The folder is missing, or ``machine`` is not in the runs.
     """
 
-    def __init__(self, scorer: Scorer, history: History, folder: str | os.PathLike[str],
+    def __init__(self, scorer: MachineScorer, history: History, folder: str | os.PathLike[str],
                  machine: str | None = None, alerter: Alerter | None = None,
                  settle: float = 1.0, poll: float = 0.25, rescan: float = 30.0,
                  on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
@@ -291,10 +291,10 @@ def _start_observer(folder: Path, notice: Callable[[str], None]) -> Any:
     try:
         from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
-    except ImportError:
+    except ImportError as exc:
         from soundwatch.monitor import EXTRA_HINT
 
-        raise ConfigError("watchdog", f"not installed; {EXTRA_HINT}") from None
+        raise ConfigError("watchdog", f"not installed; {EXTRA_HINT}") from exc
 
     class _Handler(FileSystemEventHandler):
         def on_any_event(self, event: Any) -> None:

@@ -33,8 +33,8 @@ RUNTIME_HINT = "install onnxruntime: pip install onnxruntime (or soundwatch[expo
 def _session(path: Path, threads: int) -> Any:
     try:
         import onnxruntime as ort
-    except ImportError:
-        raise ConfigError("onnxruntime", f"not installed; {RUNTIME_HINT}") from None
+    except ImportError as exc:
+        raise ConfigError("onnxruntime", f"not installed; {RUNTIME_HINT}") from exc
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -44,7 +44,7 @@ def _session(path: Path, threads: int) -> Any:
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise ConfigError(path, f"onnxruntime cannot load the model: {exc}") from None
+        raise ConfigError(path, f"onnxruntime cannot load the model: {exc}") from exc
 
 
 class _Exported:
@@ -66,7 +66,7 @@ class _Exported:
             try:
                 self.decider = Decider.from_dict(json.loads(path.read_text(encoding="utf-8")))
             except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(path, f"unreadable decision rule ({exc})") from None
+                raise ConfigError(path, f"unreadable decision rule ({exc})") from exc
             return
         self.decider = Decider(float(m["threshold"]["value"]),
                                np.sort(np.asarray(train_scores, dtype=np.float64)),
@@ -161,10 +161,10 @@ class ExportedDetector(_Exported):
         if rate != self.sample_rate:
             try:
                 x = resample(x, rate, self.sample_rate)
-            except ImportError:
+            except ImportError as exc:
                 raise AudioError(where, f"at {rate} Hz, the export expects {self.sample_rate} "
                                  "Hz and soxr (pip install soxr) is not installed to "
-                                 "resample") from None
+                                 "resample") from exc
         return np.ascontiguousarray(x, dtype=np.float32)
 
     # ------------------------------------------------------------------ pipeline
@@ -254,8 +254,7 @@ class ExportedEnsemble(_Exported):
 
     def score(self, items: Sequence[Item], sr: int | None = None) -> np.ndarray:
         """Combined normalised scores, one per item (see :meth:`ExportedDetector.score`)."""
-        from soundwatch.detectors.base import normalize_scores
-        from soundwatch.detectors.ensemble import combine_scores
+        from soundwatch.detectors.normalize import combine_scores, normalize_scores
 
         m = self.manifest
         if isinstance(items, str | os.PathLike):
@@ -296,7 +295,7 @@ def machines(directory: str | os.PathLike[str]) -> list[str]:
     try:
         return list(json.loads(path.read_text(encoding="utf-8"))["machines"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(path, f"cannot read the index: {exc}") from None
+        raise ConfigError(path, f"cannot read the index: {exc}") from exc
 
 
 def load(

@@ -49,10 +49,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     path = directory / MANIFEST_FILE
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(path, "missing: not a soundwatch ONNX export folder") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(path, "missing: not a soundwatch ONNX export folder") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(path, f"cannot read manifest: {exc}") from None
+        raise ConfigError(path, f"cannot read manifest: {exc}") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ConfigError(path, f"not a {FORMAT} manifest")
     version = manifest.get("format_version")
@@ -81,7 +81,7 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
             return {"": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise ConfigError(path, "missing from the export folder") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(path, "missing from the export folder") from exc
     except (OSError, ValueError) as exc:
-        raise ConfigError(path, f"cannot read arrays: {exc}") from None
+        raise ConfigError(path, f"cannot read arrays: {exc}") from exc

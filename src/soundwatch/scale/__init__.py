@@ -1,9 +1,9 @@
 """Scale out: train and score on a Ray cluster (``--backend ray``; docs/scale.md).
 
-``soundwatch.pipeline.train`` and ``score`` stay the single entry points; with
-``backend="ray"`` they hand their per-machine work to :mod:`soundwatch.scale.ray_backend`
-(one Ray task per machine type for training, Ray Data ``map_batches`` with an actor class
-for scoring) and write the run folder exactly as the local backend does. Ray is an
+``soundwatch.pipeline.train`` and ``score`` stay the single entry points; given
+``executor=``:class:`soundwatch.scale.ray_backend.RayExecutor` they hand their per-machine
+work to Ray (one Ray task per machine type for training, Ray Data ``map_batches`` with an
+actor class for scoring) and write the run folder exactly as the local executor does. Ray is an
 optional extra (``pip install 'soundwatch[ray]'``); nothing here imports it until used.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from soundwatch.errors import ConfigError, SoundwatchError
+from soundwatch.errors import ConfigError, MachinesFailed
 
 __all__ = [
     "BACKENDS",
@@ -27,23 +27,6 @@ BACKENDS = ("local", "ray")
 """Where the per-machine work runs: this process, or Ray tasks/actors."""
 
 INSTALL_HINT = "needs Ray: pip install 'soundwatch[ray]'"
-
-
-class MachinesFailed(SoundwatchError):
-    """Some machine types failed on the Ray backend; the others were recorded.
-
-    Attributes:
-        failures: ``machine -> reason`` of each failed machine type.
-    """
-
-    def __init__(self, where: str | os.PathLike[str], failures: dict[str, str]) -> None:
-        self.failures = dict(failures)
-        names = ", ".join(sorted(self.failures))
-        super().__init__(where, f"training failed for {len(self.failures)} machine type(s): "
-                         f"{names} (the others are saved; fix the data and rerun with --resume)")
-
-    def __reduce__(self) -> tuple[type, tuple[str, dict[str, str]]]:  # noqa: D105
-        return (type(self), (self.where, self.failures))
 
 
 def usable_cores() -> int:
@@ -73,8 +56,8 @@ def require_ray() -> object:
     """
     try:
         import ray
-    except ImportError:
-        raise ConfigError("--backend ray", INSTALL_HINT) from None
+    except ImportError as exc:
+        raise ConfigError("--backend ray", INSTALL_HINT) from exc
     return ray
 
 

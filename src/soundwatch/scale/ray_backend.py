@@ -9,17 +9,22 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from soundwatch.datasets.checks import check_clips
+from soundwatch.datasets.clip import Clip
+from soundwatch.detectors.loading import load_run_detector, set_runtime
 from soundwatch.errors import AudioError, ConfigError, SoundwatchError
+from soundwatch.pipeline.machines import TrainJob, record_machine, train_machine
+from soundwatch.runs import Run
 from soundwatch.scale import RaySettings, require_ray, usable_cores
 
 if TYPE_CHECKING:
     import numpy as np
 
     from soundwatch.datasets.clip import Clip
-    from soundwatch.pipeline import TrainJob
+    from soundwatch.pipeline.executor import Remote
     from soundwatch.runs import Run
 
-__all__ = ["ScoreActor", "ray_session", "score_on_ray", "train_on_ray"]
+__all__ = ["RayExecutor", "ScoreActor", "ray_session", "score_on_ray", "train_on_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,7 @@ def ray_session(settings: RaySettings) -> Iterator[Any]:
                          **quiet)
         except ConnectionError as exc:
             raise ConfigError("--address", f"no Ray cluster at {settings.address!r} "
-                              f"({' '.join(str(exc).split())[:160]})") from None
+                              f"({' '.join(str(exc).split())[:160]})") from exc
         started = True
     try:
         yield ray
@@ -80,8 +85,6 @@ def _train_task(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Any:
     import os
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from soundwatch.pipeline import train_machine
-
     return train_machine(job, machine, clips)
 
 
@@ -110,8 +113,6 @@ def train_on_ray(
     Returns:
         ``machine -> reason`` of the failed machine types (empty when all succeeded).
     """
-    from soundwatch.pipeline import record_machine
-
     failures: dict[str, str] = {}
     if not work:
         return failures
@@ -161,7 +162,6 @@ class ScoreActor:
         import os
 
         os.environ.setdefault("OMP_NUM_THREADS", "1")
-        from soundwatch.runs import Run
 
         self.run = Run(run_root)
         self.device = device
@@ -172,10 +172,8 @@ class ScoreActor:
         """The machine type's detector, loaded on first use."""
         det = self.detectors.get(machine)
         if det is None:
-            from soundwatch.pipeline import _set_runtime
-
-            det = self.run.load_detector(machine)
-            _set_runtime(det, device=self.device, progress=False)  # keeps the run's channel
+            det = load_run_detector(self.run, machine)
+            set_runtime(det, device=self.device, progress=False)  # keeps the run's channel
             self.detectors[machine] = det
         return det
 
@@ -183,8 +181,6 @@ class ScoreActor:
         """Score one batch; return ``i``, ``score``, ``status``, ``where``, ``reason``."""
         import numpy as np
 
-        from soundwatch.datasets.clip import Clip
-        from soundwatch.pipeline import check_clips
 
         index = np.asarray(batch["i"], dtype=np.int64)
         machines = np.asarray(batch["machine"]).astype(str)
@@ -288,3 +284,37 @@ def score_on_ray(
             good.append(clip)
             values.append(float(r["score"]))  # type: ignore[attr-defined]
     return {m: (g, s, np.asarray(v, dtype=np.float64)) for m, (g, s, v) in result.items()}
+
+
+class RayExecutor:
+    """The pipeline's executor on Ray (``--backend ray``): see :mod:`soundwatch.scale`.
+
+    Training: one Ray task per machine type, a failed one does not stop the others.
+    Scoring: the clips of the machine types not yet scored go through Ray Data actors.
+
+    Args:
+        settings: Where and with which resources (default: a local Ray instance).
+
+    Raises:
+        ConfigError: Ray is not installed (one line with the install hint).
+    """
+
+    name = "ray"
+    any_channel = False  # the actors read the run's channel
+    scores_ahead = True
+
+    def __init__(self, settings: RaySettings | None = None) -> None:
+        require_ray()
+        self.settings = settings or RaySettings()
+
+    def train_machines(self, run: Run, job: TrainJob, work: Mapping[str, Sequence[Clip]],
+                       on_machine: Callable[[str, str], None] | None = None
+                       ) -> dict[str, str]:
+        """Train as Ray tasks (:func:`train_on_ray`); ``machine -> reason`` of failures."""
+        return train_on_ray(run, job, work, self.settings, on_machine)
+
+    def score_machines(self, run: Run, work: Mapping[str, Sequence[Clip]], *,
+                       skip_bad: bool, device: str | None, progress: bool) -> Remote:
+        """Score with Ray Data (:func:`score_on_ray`)."""
+        return score_on_ray(run, work, self.settings, skip_bad=skip_bad, device=device,
+                            progress=progress)

@@ -433,10 +433,10 @@ def sample_attributes(machine: str, domain: str, rng: np.random.Generator) -> di
 def _model(machine: str) -> MachineModel:
     try:
         return MACHINES[machine]
-    except KeyError:
+    except KeyError as exc:
         raise ConfigError(
             "machine", f"unknown machine type {machine!r}; choose from {', '.join(MACHINE_TYPES)}"
-        ) from None
+        ) from exc
 
 
 def _check_domain(domain: str) -> None:
@@ -471,10 +471,10 @@ def _numeric(machine: str, model: MachineModel, attributes: Mapping[str, str | f
             raise ConfigError(f"{machine} attributes", f"missing {att.name!r}")
         try:
             values[att.name] = float(attributes[att.name])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError) as exc:
             raise ConfigError(
                 f"{machine} attributes",
-                f"{att.name} must be a number, got {attributes[att.name]!r}") from None
+                f"{att.name} must be a number, got {attributes[att.name]!r}") from exc
         if not math.isfinite(values[att.name]) or values[att.name] <= 0:
             raise ConfigError(f"{machine} attributes", f"{att.name} must be positive")
     return values

@@ -66,8 +66,8 @@ def parse_snr(snr_db: float | str | Sequence[float]) -> tuple[float, float]:
             raise ConfigError("--snr-db", f"expected a value or LOW:HIGH, got {snr_db!r}")
         try:
             values = [float(p) for p in parts]
-        except ValueError:
-            raise ConfigError("--snr-db", f"expected a value or LOW:HIGH, got {snr_db!r}") from None
+        except ValueError as exc:
+            raise ConfigError("--snr-db", f"expected a value or LOW:HIGH, got {snr_db!r}") from exc
     elif isinstance(snr_db, int | float):
         values = [float(snr_db)]
     else:

@@ -459,7 +459,7 @@ def fit_network(
     if forked:  # the trained state lives in the forked rank-0 process: send it back
         import tempfile
 
-        from soundwatch.scale.ddp import RankZeroExport
+        from soundwatch.training.ddp import RankZeroExport
 
         export = RankZeroExport(history_cb, Path(tempfile.mkdtemp(prefix="soundwatch-ddp-")))
         cbs.append(export)

@@ -87,3 +87,21 @@ def test_progress_lines_when_stderr_is_not_a_terminal(caplog):
     on_machine = _feedback("training")  # pytest's stderr is not a terminal: heartbeat on
     on_machine("fan", "start")
     on_machine("fan", "done")  # stops its heartbeat
+
+
+def test_a_chained_library_error_prints_one_line(monkeypatch, capsys, tmp_path):
+    from soundwatch.config import load_config
+    from soundwatch.errors import ConfigError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("detector: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert info.value.__cause__ is not None  # the library keeps the cause (from exc)
+    data = tmp_path / "data"
+    data.mkdir()
+    code, _, err = run_cli(monkeypatch, capsys, "train", str(data), "--config", str(bad))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("error: ") and "bad.yaml" in lines[0]
+    assert "Traceback" not in err and "ParserError" not in err

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from soundwatch.detectors import Detector, create_detector
-from soundwatch.detectors.base import normalize_scores
-from soundwatch.detectors.ensemble import combine_scores
+from soundwatch.detectors.normalize import combine_scores, normalize_scores
 from soundwatch.errors import DetectorError
 
 SMALL = {"frontend_params": {"n_mels": 32}}

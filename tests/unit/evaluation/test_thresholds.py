@@ -9,7 +9,7 @@ import pytest
 import scipy.stats
 
 from soundwatch.errors import EvaluationError
-from soundwatch.evaluation.thresholds import (
+from soundwatch.thresholds import (
     apply_thresholds,
     best_f1_threshold,
     contamination_threshold,

@@ -25,6 +25,6 @@ def monitor_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def scorer(monitor_run):
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
 
-    return Scorer([monitor_run])
+    return MachineScorer([monitor_run])

@@ -10,6 +10,7 @@ import pytest
 from monitor_helpers import write_clip
 
 from helpers.cli import one_error_line, run_cli
+from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError
 from soundwatch.monitor.alerts import AlertRule
 from soundwatch.monitor.history import History
@@ -26,24 +27,24 @@ def run_copy(monitor_run, tmp_path):
 def test_add_normal_refits_scorer_and_threshold(run_copy, tmp_path):
     from soundwatch.decisions import Decider
     from soundwatch.monitor.feedback import add_normal
-    from soundwatch.monitor.scoring import Scorer, load_native
+    from soundwatch.monitor.scoring import MachineScorer, load_native
     from soundwatch.pipeline import training_normals
     from soundwatch.runs import Run
 
     probe = load_native(write_clip(tmp_path / "probe.wav", 0.3, seed=77))
-    assert Scorer([run_copy]).score_signal("fan", *probe).decision == 1  # louder: flagged
-    before = Decider.from_detector(Run.open(run_copy).load_detector("fan"))
-    pump_before = Decider.from_detector(Run.open(run_copy).load_detector("pump"))
+    assert MachineScorer([run_copy]).score_signal("fan", *probe).decision == 1  # louder: flagged
+    before = Decider.from_detector(load_run_detector(Run.open(run_copy), "fan"))
+    pump_before = Decider.from_detector(load_run_detector(Run.open(run_copy), "pump"))
     louder = [write_clip(tmp_path / f"new{i}.wav", 0.3, seed=50 + i) for i in range(3)]
     change = add_normal(run_copy, "fan", louder, no_cache=True)
     assert change["threshold_before"] == pytest.approx(before.threshold)
     assert change["train_clips"] == 11 and change["via"] == "cli"
     run = Run.open(run_copy)
-    detector = run.load_detector("fan")
+    detector = load_run_detector(run, "fan")
     assert Decider.from_detector(detector).threshold == pytest.approx(change["threshold_after"])
     # such recordings are normal now; the other machine is untouched
-    assert Scorer([run_copy]).score_signal("fan", *probe).decision == 0
-    pump = Decider.from_detector(run.load_detector("pump"))
+    assert MachineScorer([run_copy]).score_signal("fan", *probe).decision == 0
+    pump = Decider.from_detector(load_run_detector(run, "pump"))
     assert pump.threshold == pump_before.threshold
     recorded = run.info["changes"]
     assert len(recorded) == 1 and recorded[0]["machine"] == "fan"
@@ -147,11 +148,11 @@ def test_service_window_trend_names_and_feedback(monitor_run, tmp_path):
 
     from soundwatch.monitor.alerts import Alerter
     from soundwatch.monitor.feed import multipart_body
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.monitor.service import Service, create_app
 
     run = shutil.copytree(monitor_run, tmp_path / "run")
-    scorer = Scorer([run])
+    scorer = MachineScorer([run])
     history = History(tmp_path / "h.sqlite")
     service = Service(scorer, history, alerter=Alerter(rule=AlertRule(2, 3, 600)))
     ids = []
@@ -220,10 +221,10 @@ def test_sensor_verdict_is_recorded_and_never_an_anomaly(monitor_run, tmp_path):
     from fastapi.testclient import TestClient
 
     from soundwatch.monitor.alerts import Alerter
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
     from soundwatch.monitor.service import Service, create_app
 
-    scorer = Scorer([monitor_run])
+    scorer = MachineScorer([monitor_run])
     real = scorer.score_signal
     scorer.score_signal = lambda *a, **k: dataclasses.replace(
         real(*a, **k), status="sensor", status_reason="all samples are zero", decision=1)

@@ -80,11 +80,11 @@ def test_a_read_only_database_is_reported(scorer, tmp_path, monkeypatch):
 
 
 def test_run_folder_deleted_or_replaced_while_serving(monitor_run, tmp_path):
-    from soundwatch.monitor.scoring import Scorer
+    from soundwatch.monitor.scoring import MachineScorer
 
     run = tmp_path / "run"
     shutil.copytree(monitor_run, run)
-    scorer = Scorer([run])
+    scorer = MachineScorer([run])
     history = History(tmp_path / "h.sqlite")
     service = Service(scorer, history)
     with TestClient(create_app(service)) as client:

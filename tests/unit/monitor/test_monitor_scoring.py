@@ -10,7 +10,7 @@ from monitor_helpers import write_clip
 
 from soundwatch.errors import AudioError, ConfigError, DetectorError
 from soundwatch.monitor.feed import plan_feed
-from soundwatch.monitor.scoring import Scorer, file_key, guess_machine
+from soundwatch.monitor.scoring import MachineScorer, file_key, guess_machine
 
 
 def test_scorer_loads_every_machine(scorer, monitor_run):
@@ -20,7 +20,7 @@ def test_scorer_loads_every_machine(scorer, monitor_run):
 
 
 def test_verdict_uses_the_decider(scorer, tmp_path):
-    from soundwatch.decisions import load_deciders
+    from soundwatch.run_decisions import load_deciders
 
     decider = load_deciders(scorer.machines["fan"].run)["fan"]
     for amp, expected in ((0.1, 0), (0.9, 1)):
@@ -49,9 +49,9 @@ def test_non_finite_score_is_an_error(scorer, monkeypatch):
 
 def test_same_machine_in_two_runs(monitor_run):
     with pytest.raises(ConfigError, match="also in run"):
-        Scorer([monitor_run, monitor_run])
+        MachineScorer([monitor_run, monitor_run])
     with pytest.raises(ConfigError):
-        Scorer([])
+        MachineScorer([])
 
 
 def test_file_key_follows_content(tmp_path):

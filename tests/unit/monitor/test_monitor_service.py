@@ -60,7 +60,7 @@ def assert_error(response, status, text):
 
 
 def test_score_multipart_body_and_raw(client, scorer):
-    from soundwatch.decisions import load_deciders
+    from soundwatch.run_decisions import load_deciders
 
     decider = load_deciders(scorer.machines["fan"].run)["fan"]
     quiet = post(client, content=wav_bytes(0.1, seed=1)).json()

@@ -59,7 +59,7 @@ def test_scores_existing_files_and_records_errors(scorer, history, tmp_path):
     assert "machine type" in by_name["mystery.wav"]["error"]
     assert watcher.scored == 3 and watcher.errors == 3
     # the verdict is the decisions module's, not the watcher's own
-    from soundwatch.decisions import load_deciders
+    from soundwatch.run_decisions import load_deciders
 
     decider = load_deciders(scorer.machines["fan"].run)["fan"]
     loud = by_name["loud.wav"]

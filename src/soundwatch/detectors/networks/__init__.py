@@ -41,13 +41,13 @@ def load_weights(path: str | Path) -> dict[str, Any]:
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DetectorError(path, "weights file missing") from None
+    except FileNotFoundError as exc:
+        raise DetectorError(path, "weights file missing") from exc
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError,
             zipfile.BadZipFile) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise DetectorError(path, f"cannot read weights (truncated or not a weights file): "
-                            f"{first}") from None
+                            f"{first}") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
                                               for v in state.values()):
         raise DetectorError(path, "not a dict of tensors")

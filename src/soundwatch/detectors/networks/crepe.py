@@ -172,7 +172,7 @@ def _read_weights(path: str) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a truncated or foreign file: torch raises several types
-        raise DetectorError(path, f"cannot read CREPE weights ({exc}); {PRETRAINED_HINT}") from None
+        raise DetectorError(path, f"cannot read CREPE weights ({exc}); {PRETRAINED_HINT}") from exc
     return map_state_dict(state)
 
 

@@ -181,7 +181,7 @@ def create_margin_head(name: str, embedding_dim: int, num_classes: int,
     """
     try:
         cls = MARGIN_HEADS[name]
-    except KeyError:
+    except KeyError as exc:
         known = ", ".join(MARGIN_HEADS)
-        raise ValueError(f"unknown margin head {name!r} (known: {known})") from None
+        raise ValueError(f"unknown margin head {name!r} (known: {known})") from exc
     return cls(embedding_dim, num_classes, sub_clusters=sub_clusters)

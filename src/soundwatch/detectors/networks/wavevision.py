@@ -153,7 +153,7 @@ def resolve_wavevision_config(preset: str = "small", **overrides: Any) -> WaveVi
                     for s in value
                 )
             except TypeError as exc:
-                raise ConfigError("wavevision", f"bad stage spec: {exc}") from None
+                raise ConfigError("wavevision", f"bad stage spec: {exc}") from exc
         values[key] = value
     config = WaveVisionConfig(**values)
     config.validate()

@@ -44,9 +44,9 @@ def smote_oversample(majority: np.ndarray, minority: np.ndarray, n_total: int,
         return minority
     try:
         from imblearn.over_sampling import SMOTE
-    except ImportError:
+    except ImportError as exc:
         raise DetectorError("scorer knn_smote", "imbalanced-learn is not installed: "
-                            "pip install imbalanced-learn") from None
+                            "pip install imbalanced-learn") from exc
     x = np.concatenate([majority, minority])
     y = np.r_[np.zeros(len(majority), int), np.ones(n_minor, int)]
     if len(majority) == 0:  # imbalanced-learn needs two classes: a placeholder majority row
