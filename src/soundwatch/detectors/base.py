@@ -315,14 +315,20 @@ class Detector(abc.ABC):
             raise DetectorError(self.name, "not fitted: call fit() or load()")
 
     def _context(self, context: RunContext | None) -> RunContext:
+        """The context a call runs with: the one it was given, else the loader's default."""
         from soundwatch.training.context import RunContext
 
         if context is not None:
             return context
-        return getattr(self, "_run_context", None) or RunContext()
+        return self.__dict__.get("_run_context") or RunContext()
 
     def set_context(self, context: RunContext | None) -> Self:
-        """Use ``context`` for later calls that are given none (never saved)."""
+        """Deprecated: pass the :class:`RunContext` to ``fit``/``score`` instead.
+
+        A thin shim kept for callers outside ``detectors/`` (``Run.load_detector`` gives a
+        loaded detector the run's audio channel; ``pipeline`` the command's device): the
+        context used by later calls given none. ``fit`` never stores its context.
+        """
         self._run_context = context
         return self
 

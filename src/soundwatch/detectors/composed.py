@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,6 +48,22 @@ def split_clips(n: int, val_fraction: float, seed: int) -> tuple[list[int], list
         return list(range(n)), []
     order = np.random.default_rng(seed).permutation(n)
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_frontend(name: str, params_json: str, device: str) -> Any:
+    """One front-end module per (name, params, device) for the whole process.
+
+    Building one (a mel or CQT kernel) per call is slow, and a detector keeps no cache so
+    that scoring leaves it unchanged. Front-ends hold no state that ``forward`` changes.
+    """
+    import json
+
+    from soundwatch.features import create_frontend
+
+    fe = create_frontend(name, **json.loads(params_json))
+    fe.eval()
+    return fe.to(device)
 
 
 def feature_rows(feats: np.ndarray, layout: str) -> np.ndarray:
@@ -330,20 +347,12 @@ class ComposedDetector(Detector):
                 raise DetectorError(f"{self.name}.encoder_params", str(exc)) from None
 
     # ----------------------------------------------------------------- features
-    def make_frontend(self) -> Any:
-        """The front-end these parameters describe (built once, then reused)."""
+    def make_frontend(self, device: str = "cpu") -> Any:
+        """The front-end these parameters describe, on ``device`` (shared, never mutated)."""
         import json
 
-        from soundwatch.features import create_frontend
-
-        key = (self.frontend, json.dumps(self.frontend_params or {}, sort_keys=True,
-                                         default=str))
-        cached = getattr(self, "_frontend_cache", None)
-        if cached is None or cached[0] != key:
-            fe = create_frontend(self.frontend, **(self.frontend_params or {}))
-            fe.eval()
-            self._frontend_cache = (key, fe)
-        return self._frontend_cache[1]
+        return _shared_frontend(self.frontend, json.dumps(self.frontend_params or {},
+                                                          sort_keys=True, default=str), device)
 
     def _device(self, ctx: RunContext) -> str:
         if self.encoder is None:
@@ -358,7 +367,7 @@ class ComposedDetector(Detector):
         from soundwatch.features import FeatureCache, extract
 
         ctx = self._context(context)
-        fe = self.make_frontend().to(self._device(ctx))
+        fe = self.make_frontend(self._device(ctx))
         cache = FeatureCache(Path(ctx.cache_dir)) if ctx.cache_dir else None
         return extract(list(clips), fe, cache=cache, sr=fe.sr, channel=ctx.channel,
                        progress=ctx.progress)
@@ -369,7 +378,7 @@ class ComposedDetector(Detector):
         from soundwatch.audio import resample
         from soundwatch.features import featurize_signal
 
-        fe = self.make_frontend().to(self._device(self._context(context)))
+        fe = self.make_frontend(self._device(self._context(context)))
         out = []
         for signal in signals:
             x = np.asarray(signal, dtype=np.float32).reshape(-1)
@@ -624,7 +633,6 @@ class ComposedDetector(Detector):
         from soundwatch.decisions import Decider
 
         self.validate_params()
-        self.set_context(context)
         ctx = self._context(context)
         clips = list(clips)
         if not clips:
