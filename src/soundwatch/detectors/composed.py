@@ -396,35 +396,9 @@ class ComposedDetector(Detector):
                           channel=ctx.channel)
         train_data, val_data, overrides = objective.datasets(data)
         log_csv = Path(ctx.log_dir) / "train_log.csv" if ctx.log_dir else None
-        kwargs: dict[str, Any] = {
-            "val_data": val_data,
-            "val_fraction": train_spec.val_fraction,
-            "epochs": train_spec.epochs,
-            "batch_size": train_spec.batch_size,
-            "optimizer": train_spec.optimizer,
-            "lr": train_spec.lr,
-            "weight_decay": train_spec.weight_decay,
-            "scheduler": train_spec.scheduler,
-            "scheduler_t0": train_spec.scheduler_t0,
-            "ema_decay": train_spec.ema_decay,
-            "gradient_clip_val": train_spec.gradient_clip_val,
-            "early_stopping_patience": train_spec.early_stopping_patience,
-            "restore_best": train_spec.epoch_choice == "best",
-            "seed": int(self.seed),
-            "device": ctx.device,
-            "precision": ctx.precision,
-            "checkpoint_dir": ctx.checkpoint_dir,
-            "resume": ctx.resume,
-            "log_csv": log_csv,
-            "progress": ctx.progress,
-            "in_memory_mb": ctx.in_memory_mb,
-        }
-        for name in ("devices", "strategy", "num_nodes"):
-            value = getattr(ctx, name, None)
-            if value is not None and not (name == "num_nodes" and value == 1):
-                kwargs[name] = value
-        kwargs.update(overrides)
-        network, history = fit_network(model, train_data, objective.loss(), **kwargs)
+        network, history = fit_network(model, train_data, objective.loss(), train_spec, ctx,
+                                       val_data=val_data, seed=int(self.seed),
+                                       log_csv=log_csv, **overrides)
         self.network_ = network
         summary = history.summary()
         for key in ("wall_s", "device", "precision"):  # run facts, not learned state

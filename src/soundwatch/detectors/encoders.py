@@ -123,9 +123,9 @@ class EncoderModel(nn.Module):
         self.head = head
 
     @property
-    def embedding_dim(self) -> int:
-        """Size of :meth:`embed`'s output."""
-        return int(self.network.embedding_dim)
+    def num_features(self) -> int:
+        """Size of :meth:`embed`'s output (the network declares it, timm style)."""
+        return int(self.network.num_features)
 
     def prepared(self, x: torch.Tensor) -> torch.Tensor:
         """The network input for features ``x``."""
@@ -296,7 +296,6 @@ def ae(spec: InputSpec, *, hidden: int = 128, n_hidden: int = 4, latent_dim: int
     _need(spec, "rows", "ae")
     _positive("ae", hidden=hidden, n_hidden=n_hidden, latent_dim=latent_dim)
     net = DenseAutoencoder(spec.channels, hidden=[hidden] * n_hidden, latent_dim=latent_dim)
-    net.embedding_dim = latent_dim
     return EncoderModel(None, net)
 
 
@@ -316,7 +315,6 @@ def vae1d(spec: InputSpec, *, hidden: int = 128, latent_dim: int = 16, n_down: i
     _need(spec, "windows", "vae1d")
     _positive("vae1d", hidden=hidden, latent_dim=latent_dim, n_down=n_down)
     net = ConvVAE1d(spec.channels, hidden=hidden, latent_dim=latent_dim, n_down=n_down)
-    net.embedding_dim = latent_dim
     return EncoderModel(_prep(spec, "channels", augment=False), net)
 
 
@@ -334,7 +332,6 @@ def unet1d(spec: InputSpec, *, base_channels: int = 64, n_stages: int = 4) -> En
     _need(spec, "windows", "unet1d")
     _positive("unet1d", base_channels=base_channels, n_stages=n_stages)
     net = UNetAE1d(spec.channels, channels=[base_channels * 2**i for i in range(n_stages)])
-    net.embedding_dim = base_channels * 2 ** (n_stages - 1)
     return EncoderModel(_prep(spec, "channels", augment=False), net)
 
 
