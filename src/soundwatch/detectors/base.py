@@ -314,13 +314,15 @@ class Detector(abc.ABC):
         if not self.is_fitted:
             raise DetectorError(self.name, "not fitted: call fit() or load()")
 
-    def _context(self, context: RunContext | None) -> RunContext:
+    def run_context(self, context: RunContext | None = None) -> RunContext:
         """The context a call runs with: the one it was given, else the loader's default."""
         from soundwatch.training.context import RunContext
 
         if context is not None:
             return context
         return self.__dict__.get("_run_context") or RunContext()
+
+    _context = run_context  # the name callers outside detectors/ still use
 
     def set_context(self, context: RunContext | None) -> Self:
         """Deprecated: pass the :class:`RunContext` to ``fit``/``score`` instead.

@@ -50,6 +50,7 @@ def register_encoder(
     name: str, *, layout: str = "windows", trainable: bool = True,
     time_multiple: Callable[[dict[str, Any]], int] | None = None,
     trains: Callable[[dict[str, Any]], bool] | None = None,
+    prep_mode: Callable[[dict[str, Any]], str] | None = None,
 ) -> Callable[[Any], Any]:
     """Register an encoder entry function.
 
@@ -62,6 +63,9 @@ def register_encoder(
         trains: ``params -> bool``: whether the encoder with these parameters is trained
             by an objective (default: ``trainable``), e.g. a pretrained encoder that is
             fine-tuned when a parameter asks for it.
+        prep_mode: ``params -> mode`` of its input preparation (:class:`InputPrep`:
+            ``"rows"``, ``"channels"``, ``"image"``; default from ``layout``), so that
+            others (the exporter) know it without building the network.
     """
 
     def decorator(fn: Any) -> Any:
@@ -69,6 +73,7 @@ def register_encoder(
         fn.trainable = trainable
         fn.time_multiple = time_multiple or (lambda params: 1)
         fn.trains = trains or (lambda params: trainable)
+        fn.prep_mode = prep_mode or (lambda params: "rows" if layout == "rows" else "channels")
         return ENCODERS.register(name)(fn)
 
     return decorator
@@ -360,7 +365,8 @@ def cnn1d(spec: InputSpec, *, preset: str = "small", network_params: dict[str, A
     return EncoderModel(prep, Wave1DCNN(spec.channels, spec.num_outputs, config))
 
 
-@register_encoder("wavevision")
+@register_encoder("wavevision", prep_mode=lambda p: "image" if p.get("input", "image") == "image"
+                  else "logmel2d")
 def wavevision(spec: InputSpec, *, input: str = "image", image_size: int = 224,
                cmap: str = "viridis", image_range: str = "minmax", preset: str = "small",
                network_params: dict[str, Any] | None = None, augment: bool = True,

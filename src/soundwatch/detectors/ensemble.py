@@ -114,6 +114,10 @@ class EnsembleDetector(Detector):
                                     f"name, got {spec!r}")
             self._member(spec)  # unknown names and parameters fail here
 
+    def configured_members(self) -> list[Detector]:
+        """The members as configured (unfitted, with the ensemble's seed)."""
+        return [self._member(spec) for spec in self._specs()]
+
     def _member(self, spec: dict[str, Any]) -> Detector:
         from soundwatch.detectors.registry import create_detector
 

@@ -115,6 +115,10 @@ class EncoderPart(Part):
         """Window lengths must be a multiple of this."""
         return int(self.entry().time_multiple(dict(self.params)))
 
+    def prep_mode(self) -> str:
+        """How its input is prepared (``rows``, ``channels``, ``image``), as registered."""
+        return str(self.entry().prep_mode(dict(self.params)))
+
     def trains(self) -> bool:
         """Whether an objective trains it (``False``: frozen pretrained weights)."""
         return bool(self.entry().trains(dict(self.params)))

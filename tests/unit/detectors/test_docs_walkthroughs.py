@@ -44,6 +44,8 @@ def test_add_a_detector_walkthrough(toy, tmp_path):
 
     assert "tinyconv" in list_encoders()
     assert "tinyconv-ae" in list_detectors()
+    other = create_detector("cnn1d", encoder="tinyconv")  # any composition can use it
+    assert other.part("encoder").name == "tinyconv" and other.encoder_params is None
     det = create_detector("tinyconv-ae", training__epochs=1).fit(toy.train)
     scores = det.score(toy.test)
     assert scores.shape == (len(toy.test),) and np.all(np.isfinite(scores))

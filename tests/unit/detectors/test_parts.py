@@ -44,3 +44,11 @@ def test_training_part_exists_only_when_a_network_is_trained():
     assert "epochs" in create_detector("ae").part("training").accepted()
     with pytest.raises(DetectorError, match="trains no network"):
         create_detector("knn", training={"epochs": 2})
+
+
+def test_an_encoder_declares_its_input_preparation_without_building_it():
+    assert create_detector("wavevision").part("encoder").prep_mode() == "image"
+    assert create_detector("wavevision", encoder__input="logmel").part(
+        "encoder").prep_mode() == "logmel2d"
+    assert create_detector("ae").part("encoder").prep_mode() == "rows"
+    assert create_detector("cnn1d").part("encoder").prep_mode() == "channels"
