@@ -427,7 +427,9 @@ class ComposedDetector(Detector):
             view: One of :meth:`views` (default: what the scorer requires).
             context: Run settings (the device).
         """
-        from soundwatch.training.data import pad_to, window_starts
+        import torch
+
+        from soundwatch.detectors.windows import score_windows
 
         view = view or self.part("scorer").needs
         if self.encoder is None:
@@ -452,9 +454,10 @@ class ComposedDetector(Detector):
                 out.append(self._run_batches(arr, fn, device))
                 continue
             hop = max(1, self.score_hop or window // 2)
-            starts = window_starts(arr.shape[-1], window, hop)
-            wins = np.stack([pad_to(arr[:, s : s + window], window) for s in starts])
-            out.append(self._run_batches(wins, fn, device))
+            # the exported graph cuts its windows with the same function
+            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())[None]
+            wins = score_windows(x, window, hop)
+            out.append(self._run_batches(wins[0].transpose(0, 1).numpy(), fn, device))
         return out
 
     # ----------------------------------------------------------------- scoring

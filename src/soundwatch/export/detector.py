@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from soundwatch.detectors.windows import score_windows
 from soundwatch.errors import ConfigError, DetectorError
 
 __all__ = [
@@ -85,11 +85,6 @@ def _check_fitted(detector: Any) -> None:
         raise DetectorError(f"detector {detector.name}", "not fitted: call fit() or load()")
 
 
-def _length(x: torch.Tensor) -> torch.Tensor:
-    """The last dimension of ``x`` as a 0-d tensor (traced dynamically by the exporter)."""
-    return torch._shape_as_tensor(x)[-1]
-
-
 class DetectorGraph(nn.Module):
     """Waveforms ``[B, L]`` -> per-clip view items ``[B, n, d]`` of a fitted detector.
 
@@ -139,13 +134,7 @@ class DetectorGraph(nn.Module):
             # the static row size keeps the items' shape known to the exporter
             return self._view_fn(rows.reshape(-1, self.channels or d)).reshape(b, n, -1)
         chans = feats.unsqueeze(1) if feats.dim() == 2 else feats  # [B, C, T]
-        length = _length(chans)
-        span = torch.clamp(length - self.window, min=0)
-        count = torch.div(span + self.hop - 1, self.hop, rounding_mode="floor") + 1
-        starts = torch.clamp(torch.arange(count) * self.hop, max=span)
-        index = starts[:, None] + torch.arange(self.window)[None, :]
-        index = torch.minimum(index, length - 1)  # edge padding of a short clip
-        wins = chans[:, :, index]  # [B, C, n, W]
+        wins = score_windows(chans, self.window, self.hop)  # [B, C, n, W], as scoring cuts
         b, c, n, w = wins.shape
         # static channels and window: encoders that unfold or reshape need them known
         wins = wins.permute(0, 2, 1, 3).reshape(-1, self.channels or c, self.window)
