@@ -83,12 +83,12 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             return {key: data[key] for key in data.files}
-    except FileNotFoundError:
-        raise DetectorError(path, "state file missing") from None
+    except FileNotFoundError as exc:
+        raise DetectorError(path, "state file missing") from exc
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DetectorError(path, f"cannot read detector state (truncated or corrupted?): "
-                            f"{reason}") from None
+                            f"{reason}") from exc
 
 
 def resolve_labels(name: str, clips: Sequence[Clip], labels: np.ndarray | None) -> np.ndarray:
@@ -261,15 +261,23 @@ class Detector(abc.ABC):
         if not self.is_fitted:
             raise DetectorError(self.name, "not fitted: call fit() or load()")
 
-    def _context(self, context: RunContext | None) -> RunContext:
+    def run_context(self, context: RunContext | None = None) -> RunContext:
+        """The context a call runs with: the one it was given, else the loader's default."""
         from soundwatch.training.context import RunContext
 
         if context is not None:
             return context
-        return getattr(self, "_run_context", None) or RunContext()
+        return self.__dict__.get("_run_context") or RunContext()
+
+    _context = run_context  # the name callers outside detectors/ still use
 
     def set_context(self, context: RunContext | None) -> Self:
-        """Use ``context`` for later calls that are given none (never saved)."""
+        """Deprecated: pass the :class:`RunContext` to ``fit``/``score`` instead.
+
+        A thin shim kept for callers outside ``detectors/`` (``Run.load_detector`` gives a
+        loaded detector the run's audio channel; ``pipeline`` the command's device): the
+        context used by later calls given none. ``fit`` never stores its context.
+        """
         self._run_context = context
         return self
 
@@ -393,10 +401,10 @@ class Detector(abc.ABC):
         path = directory / CONFIG_FILE
         try:
             config = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise DetectorError(path, "no saved detector here (config.json missing)") from None
+        except FileNotFoundError as exc:
+            raise DetectorError(path, "no saved detector here (config.json missing)") from exc
         except (OSError, ValueError) as exc:
-            raise DetectorError(path, f"cannot read: {exc}") from None
+            raise DetectorError(path, f"cannot read: {exc}") from exc
         if not isinstance(config, dict) or "name" not in config:
             raise DetectorError(path, "not a soundwatch detector config (no 'name')")
         version = config.get("format_version", 1)
@@ -423,9 +431,9 @@ class Detector(abc.ABC):
             detector._preset = str(config["name"])
             detector.validate_params()
         except TypeError as exc:
-            raise DetectorError(path, f"bad parameters: {exc}") from None
+            raise DetectorError(path, f"bad parameters: {exc}") from exc
         except DetectorError as exc:
-            raise DetectorError(path, f"invalid detector: {exc}") from None
+            raise DetectorError(path, f"invalid detector: {exc}") from exc
         if cls is not Detector and not isinstance(detector, cls):
             raise DetectorError(path, f"holds a {config['name']!r} detector, not a {cls.__name__}")
         detector._load_state(directory, config.get("state") or {})

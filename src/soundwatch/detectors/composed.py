@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from soundwatch.datasets.clip import Clip
+    from soundwatch.detectors.parts import Part
     from soundwatch.training.context import RunContext
 
 __all__ = ["ComposedDetector", "split_clips"]
@@ -47,6 +49,22 @@ def split_clips(n: int, val_fraction: float, seed: int) -> tuple[list[int], list
         return list(range(n)), []
     order = np.random.default_rng(seed).permutation(n)
     return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_frontend(name: str, params_json: str, device: str) -> Any:
+    """One front-end module per (name, params, device) for the whole process.
+
+    Building one (a mel or CQT kernel) per call is slow, and a detector keeps no cache so
+    that scoring leaves it unchanged. Front-ends hold no state that ``forward`` changes.
+    """
+    import json
+
+    from soundwatch.features import create_frontend
+
+    fe = create_frontend(name, **json.loads(params_json))
+    fe.eval()
+    return fe.to(device)
 
 
 def feature_rows(feats: np.ndarray, layout: str) -> np.ndarray:
@@ -145,110 +163,60 @@ class ComposedDetector(Detector):
         self.seed = seed
 
     # ----------------------------------------------------------------- parts
-    def _registry(self, part: str) -> Any:
-        if part == "frontend":
-            from soundwatch.features.frontends import FRONTENDS
+    def part(self, kind: str) -> Part:
+        """The typed part ``kind`` (``frontend``, ``encoder``, ..., ``training``).
 
-            return FRONTENDS
-        if part == "encoder":
-            from soundwatch.detectors.encoders import ENCODERS
+        Built from the saved form (the choice and its params dict) each time it is asked
+        for: it is cheap, and the detector keeps no part objects besides its params.
+        """
+        from soundwatch.detectors.parts import PARTS
 
-            return ENCODERS
-        if part == "objective":
-            from soundwatch.detectors.objectives import OBJECTIVES
-
-            return OBJECTIVES
-        if part == "pooling":
-            from soundwatch.detectors.pooling import POOLINGS
-
-            return POOLINGS
-        from soundwatch.detectors.scorers import SCORERS
-
-        return SCORERS
+        if kind == "training":
+            name = "train" if self.encoder is not None and self.objective is not None else None
+        else:
+            name = getattr(self, kind)
+        return PARTS[kind](name, dict(getattr(self, self._nested[kind]) or {}),
+                           f"{self.name}.{kind}")
 
     def _accepted(self, part: str) -> set[str]:
-        if part == "training":
-            import dataclasses
-
-            from soundwatch.training.spec import TrainSpec
-
-            if self.encoder is None or self.objective is None:
-                return set()  # nothing is trained
-            return {f.name for f in dataclasses.fields(TrainSpec)}
-        if part == "frontend":
-            import dataclasses
-
-            from soundwatch.features.configs import CONFIGS, resolve
-
-            kind, _ = resolve(self.frontend, {})
-
-            config = CONFIGS.get(kind) or self._registry("frontend").get(kind).config_class
-            return {f.name for f in dataclasses.fields(config)}
-        choice = getattr(self, part)
-        if choice is None:
-            return set()
-        params = self._registry(part).params(choice)
-        params.pop("spec", None)
-        params.pop("items", None)
-        return set(params)
+        return self.part(part).accepted()
 
     def _on_part_change(self, part: str, given: Any) -> None:
         setattr(self, self._nested[part], None)
         if part == "objective" and self.objective is not None and "scorer" not in given:
-            self.scorer = self._objective_class().default_scorer
+            self.scorer = self.part("objective").entry().default_scorer
             self.scorer_params = None
 
-    def _objective_class(self) -> Any:
-        return self._registry("objective").get(self.objective)
-
-    def _encoder_entry(self) -> Any:
-        return self._registry("encoder").get(self.encoder)
-
     def _make_objective(self) -> Any:
-        from soundwatch.detectors.objectives import create_objective
-
-        return create_objective(self.objective, **(self.objective_params or {}))
+        return self.part("objective").create()
 
     def _make_scorer(self) -> Any:
-        from soundwatch.detectors.scorers import SCORERS, create_scorer
-
-        params = dict(self.scorer_params or {})
-        accepted = SCORERS.params(self.scorer)
-        if "seed" in accepted and "seed" not in params:
-            params["seed"] = self.seed
-        if "block_size" in accepted and "block_size" not in params:
-            from soundwatch.features.configs import make_config
-
-            n_mels = getattr(make_config(self.frontend, **(self.frontend_params or {}))[1],
-                             "n_mels", None)
-            if n_mels:  # a block is one frame of the front-end's mel bins
-                params["block_size"] = int(n_mels)
-        return create_scorer(self.scorer, **params)
+        defaults: dict[str, Any] = {"seed": self.seed}
+        n_mels = getattr(self.part("frontend").config(), "n_mels", None)
+        if n_mels:  # a block is one frame of the front-end's mel bins
+            defaults["block_size"] = int(n_mels)
+        return self.part("scorer").create(**defaults)
 
     def train_spec(self) -> Any:
         """The typed training spec (:class:`~soundwatch.training.spec.TrainSpec`)."""
-        from soundwatch.training.spec import TrainSpec
-
-        return TrainSpec.from_dict(self.training, "training")
+        return self.part("training").spec()
 
     @property
     def supervised(self) -> bool:  # noqa: D102
-        return self.objective is not None and bool(self._objective_class().supervised)
+        return self.part("objective").supervised
 
     def views(self) -> tuple[str, ...]:
         """The views this composition offers to its scorer."""
         if self.encoder is None or self.objective is None:
             return ("vectors",)
-        return ("vectors", *self._objective_class().views)
+        return ("vectors", *self.part("objective").views)
 
     def validate_params(self) -> None:
-        """Check every part's name and parameters, and that the parts fit together.
+        """Check every part (it checks itself), then that the parts fit together.
 
         Raises:
             DetectorError: The first problem, naming the part and parameter.
         """
-        from soundwatch.features.frontends import frontend_layout
-
         for name in ("window_frames", "train_hop", "score_hop"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -263,87 +231,53 @@ class ComposedDetector(Detector):
             if value is not None and not isinstance(value, dict):
                 raise DetectorError(f"{self.name}.{dict_name}", "must be a mapping of "
                                     f"parameters, got {value!r}")
-        try:
-            from soundwatch.features.configs import make_config
-
-            make_config(self.frontend, **(self.frontend_params or {}))
-            layout = frontend_layout(self.frontend)
-        except DetectorError:
-            raise
-        except Exception as exc:  # ConfigError from the front-end
-            raise DetectorError(f"{self.name}.frontend", str(exc)) from None
-        self.train_spec()
-        if self.training and (self.encoder is None or self.objective is None):
-            raise DetectorError(f"{self.name}.training", "this composition trains no network "
-                                "(no encoder with an objective)")
+        frontend, encoder, objective = (self.part(k) for k in ("frontend", "encoder",
+                                                                "objective"))
+        frontend.check()
+        self.part("training").check()
         scorer = self._make_scorer()
-        self._registry("pooling").check_params(self.pooling, self.pooling_params or {})
-        views = ("vectors",)
-        if self.encoder is not None:
-            entry = self._encoder_entry()
-            self._registry("encoder").check_params(self.encoder, self.encoder_params or {})
-            wanted = "rows" if layout == "rows" else "windows"
-            if entry.layout != wanted:
-                raise DetectorError(f"{self.name}.encoder", f"{self.encoder} reads "
-                                    f"{entry.layout}, but front-end {self.frontend} gives "
-                                    f"{layout}")
-            multiple = int(entry.time_multiple(self.encoder_params or {}))
-            if self.window_frames is not None and self.window_frames % multiple:
-                raise DetectorError(f"{self.name}.window_frames", f"must be a multiple of "
-                                    f"{multiple} for encoder {self.encoder}")
-            if entry.trainable:
-                self._check_encoder_builds(entry, multiple)
-            trains = bool(entry.trains(self.encoder_params or {}))
-            if trains and self.objective is None:
-                raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} must be "
-                                    "trained: choose an objective")
-            if not trains and self.objective is not None:
-                raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} is "
-                                    "frozen (pretrained): objective must be null")
-            if self.objective is not None:
-                objective = self._make_objective()
-                if entry.layout not in objective.layouts:
-                    raise DetectorError(f"{self.name}.objective", f"{self.objective} cannot "
-                                        f"train a {entry.layout} encoder")
-                views = ("vectors", *objective.views)
-        elif self.objective is not None:
-            raise DetectorError(f"{self.name}.objective", "needs an encoder")
+        self.part("pooling").check()
+        if encoder.name is None:
+            if objective.name is not None:
+                raise DetectorError(f"{self.name}.objective", "needs an encoder")
+        else:
+            self._check_encoder(frontend, encoder, objective)
+        views = ("vectors", *objective.views)
         if scorer.requires not in views:
             raise DetectorError(f"{self.name}.scorer", f"{self.scorer} needs the "
                                 f"{scorer.requires!r} view; this composition offers "
                                 f"{', '.join(views)}")
 
-    def _check_encoder_builds(self, entry: Any, multiple: int) -> None:
-        """Build the encoder on a small stand-in input, so bad values fail at creation."""
-        import torch
-
-        from soundwatch.detectors.encoders import ENCODERS, InputSpec
-
-        window = None if entry.layout == "rows" else max(64, 4 * multiple)
-        spec = InputSpec(entry.layout, 640 if entry.layout == "rows" else 16, window, 2)
-        with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone
-            try:
-                ENCODERS.create(self.encoder, spec=spec, **(self.encoder_params or {}))
-            except DetectorError:
-                raise
-            except Exception as exc:  # a value the network's own code refuses
-                raise DetectorError(f"{self.name}.encoder_params", str(exc)) from None
+    def _check_encoder(self, frontend: Part, encoder: Any, objective: Any) -> None:
+        """The rules between the encoder and the front-end, the windows and the objective."""
+        encoder.check()
+        wanted = "rows" if frontend.layout == "rows" else "windows"
+        if encoder.layout != wanted:
+            raise DetectorError(f"{self.name}.encoder", f"{self.encoder} reads "
+                                f"{encoder.layout}, but front-end {self.frontend} gives "
+                                f"{frontend.layout}")
+        multiple = encoder.time_multiple()
+        if self.window_frames is not None and self.window_frames % multiple:
+            raise DetectorError(f"{self.name}.window_frames", f"must be a multiple of "
+                                f"{multiple} for encoder {self.encoder}")
+        trains = encoder.trains()
+        if trains and objective.name is None:
+            raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} must be "
+                                "trained: choose an objective")
+        if not trains and objective.name is not None:
+            raise DetectorError(f"{self.name}.objective", f"encoder {self.encoder} is "
+                                "frozen (pretrained): objective must be null")
+        if objective.name is not None and encoder.layout not in objective.create().layouts:
+            raise DetectorError(f"{self.name}.objective", f"{self.objective} cannot "
+                                f"train a {encoder.layout} encoder")
 
     # ----------------------------------------------------------------- features
-    def make_frontend(self) -> Any:
-        """The front-end these parameters describe (built once, then reused)."""
+    def make_frontend(self, device: str = "cpu") -> Any:
+        """The front-end these parameters describe, on ``device`` (shared, never mutated)."""
         import json
 
-        from soundwatch.features import create_frontend
-
-        key = (self.frontend, json.dumps(self.frontend_params or {}, sort_keys=True,
-                                         default=str))
-        cached = getattr(self, "_frontend_cache", None)
-        if cached is None or cached[0] != key:
-            fe = create_frontend(self.frontend, **(self.frontend_params or {}))
-            fe.eval()
-            self._frontend_cache = (key, fe)
-        return self._frontend_cache[1]
+        return _shared_frontend(self.frontend, json.dumps(self.frontend_params or {},
+                                                          sort_keys=True, default=str), device)
 
     def _device(self, ctx: RunContext) -> str:
         if self.encoder is None:
@@ -358,7 +292,7 @@ class ComposedDetector(Detector):
         from soundwatch.features import FeatureCache, extract
 
         ctx = self._context(context)
-        fe = self.make_frontend().to(self._device(ctx))
+        fe = self.make_frontend(self._device(ctx))
         cache = FeatureCache(Path(ctx.cache_dir)) if ctx.cache_dir else None
         return extract(list(clips), fe, cache=cache, sr=fe.sr, channel=ctx.channel,
                        progress=ctx.progress)
@@ -369,7 +303,7 @@ class ComposedDetector(Detector):
         from soundwatch.audio import resample
         from soundwatch.features import featurize_signal
 
-        fe = self.make_frontend().to(self._device(self._context(context)))
+        fe = self.make_frontend(self._device(self._context(context)))
         out = []
         for signal in signals:
             x = np.asarray(signal, dtype=np.float32).reshape(-1)
@@ -406,7 +340,7 @@ class ComposedDetector(Detector):
 
     def _fit_network(self, feats: list[np.ndarray], clips: list[Clip],
                      labels: np.ndarray | None, ctx: RunContext) -> None:
-        entry = self._encoder_entry()
+        entry = self.part("encoder")
         arrays = self._arrays(feats)
         layout = entry.layout
         if layout == "rows":
@@ -420,12 +354,12 @@ class ComposedDetector(Detector):
                 raise DetectorError(self.name, "clips give features with different numbers "
                                     "of bins")
             shortest = min(a.shape[-1] for a in arrays)
-            multiple = int(entry.time_multiple(self.encoder_params or {}))
+            multiple = entry.time_multiple()
             wanted = self.window_frames or shortest
             window = min(wanted, shortest) // multiple * multiple
             if window < multiple:
                 window = wanted
-        objective = self._make_objective() if entry.trains(self.encoder_params or {}) else None
+        objective = self._make_objective() if entry.trains() else None
         plan = objective.plan(clips, labels, self.make_frontend().sr) if objective else None
         spec = {
             "layout": layout,
@@ -462,35 +396,9 @@ class ComposedDetector(Detector):
                           channel=ctx.channel)
         train_data, val_data, overrides = objective.datasets(data)
         log_csv = Path(ctx.log_dir) / "train_log.csv" if ctx.log_dir else None
-        kwargs: dict[str, Any] = {
-            "val_data": val_data,
-            "val_fraction": train_spec.val_fraction,
-            "epochs": train_spec.epochs,
-            "batch_size": train_spec.batch_size,
-            "optimizer": train_spec.optimizer,
-            "lr": train_spec.lr,
-            "weight_decay": train_spec.weight_decay,
-            "scheduler": train_spec.scheduler,
-            "scheduler_t0": train_spec.scheduler_t0,
-            "ema_decay": train_spec.ema_decay,
-            "gradient_clip_val": train_spec.gradient_clip_val,
-            "early_stopping_patience": train_spec.early_stopping_patience,
-            "restore_best": train_spec.epoch_choice == "best",
-            "seed": int(self.seed),
-            "device": ctx.device,
-            "precision": ctx.precision,
-            "checkpoint_dir": ctx.checkpoint_dir,
-            "resume": ctx.resume,
-            "log_csv": log_csv,
-            "progress": ctx.progress,
-            "in_memory_mb": ctx.in_memory_mb,
-        }
-        for name in ("devices", "strategy", "num_nodes"):
-            value = getattr(ctx, name, None)
-            if value is not None and not (name == "num_nodes" and value == 1):
-                kwargs[name] = value
-        kwargs.update(overrides)
-        network, history = fit_network(model, train_data, objective.loss(), **kwargs)
+        network, history = fit_network(model, train_data, objective.loss(), train_spec, ctx,
+                                       val_data=val_data, seed=int(self.seed),
+                                       log_csv=log_csv, **overrides)
         self.network_ = network
         summary = history.summary()
         for key in ("wall_s", "device", "precision"):  # run facts, not learned state
@@ -519,10 +427,11 @@ class ComposedDetector(Detector):
             view: One of :meth:`views` (default: what the scorer requires).
             context: Run settings (the device).
         """
-        from soundwatch.detectors.scorers import SCORERS
-        from soundwatch.training.data import pad_to, window_starts
+        import torch
 
-        view = view or SCORERS.get(self.scorer).requires
+        from soundwatch.detectors.windows import score_windows
+
+        view = view or self.part("scorer").needs
         if self.encoder is None:
             if view != "vectors":
                 raise DetectorError(self.name, f"no network: no {view!r} view")
@@ -545,9 +454,10 @@ class ComposedDetector(Detector):
                 out.append(self._run_batches(arr, fn, device))
                 continue
             hop = max(1, self.score_hop or window // 2)
-            starts = window_starts(arr.shape[-1], window, hop)
-            wins = np.stack([pad_to(arr[:, s : s + window], window) for s in starts])
-            out.append(self._run_batches(wins, fn, device))
+            # the exported graph cuts its windows with the same function
+            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())[None]
+            wins = score_windows(x, window, hop)
+            out.append(self._run_batches(wins[0].transpose(0, 1).numpy(), fn, device))
         return out
 
     # ----------------------------------------------------------------- scoring
@@ -560,9 +470,7 @@ class ComposedDetector(Detector):
 
     def _scorer_inputs(self, feats: list[np.ndarray], context: RunContext | None
                        ) -> list[np.ndarray]:
-        from soundwatch.detectors.scorers import SCORERS
-
-        view = SCORERS.get(self.scorer).requires
+        view = self.part("scorer").needs
         if self.encoder is None and view == "vectors" and self.pooling == "none":
             # the front-end's float32 rows as views: scorers convert while they concatenate
             # (float64 copies of every frame doubled a frame-level k-NN's memory)
@@ -624,7 +532,6 @@ class ComposedDetector(Detector):
         from soundwatch.decisions import Decider
 
         self.validate_params()
-        self.set_context(context)
         ctx = self._context(context)
         clips = list(clips)
         if not clips:
@@ -745,7 +652,7 @@ class ComposedDetector(Detector):
             self.threshold_ = float(meta["threshold"])
         except (KeyError, TypeError, ValueError) as exc:
             raise DetectorError(directory / STATE_FILE, f"incomplete detector state "
-                                f"(missing {exc})") from None
+                                f"(missing {exc})") from exc
         if self.encoder is None:
             return
         from soundwatch.detectors.networks import load_weights
@@ -760,7 +667,7 @@ class ComposedDetector(Detector):
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise DetectorError(directory / WEIGHTS_FILE, f"weights do not fit: {first}"
-                                ) from None
+                                ) from exc
         model.eval()
         self.network_spec_ = spec
         self.network_ = model

@@ -51,6 +51,7 @@ def register_encoder(
     name: str, *, layout: str = "windows", trainable: bool = True,
     time_multiple: Callable[[dict[str, Any]], int] | None = None,
     trains: Callable[[dict[str, Any]], bool] | None = None,
+    prep_mode: Callable[[dict[str, Any]], str] | None = None,
 ) -> Callable[[Any], Any]:
     """Register an encoder entry function.
 
@@ -63,6 +64,9 @@ def register_encoder(
         trains: ``params -> bool``: whether the encoder with these parameters is trained
             by an objective (default: ``trainable``), e.g. a pretrained encoder that is
             fine-tuned when a parameter asks for it.
+        prep_mode: ``params -> mode`` of its input preparation (:class:`InputPrep`:
+            ``"rows"``, ``"channels"``, ``"image"``; default from ``layout``), so that
+            others (the exporter) know it without building the network.
     """
 
     def decorator(fn: Any) -> Any:
@@ -70,6 +74,7 @@ def register_encoder(
         fn.trainable = trainable
         fn.time_multiple = time_multiple or (lambda params: 1)
         fn.trains = trains or (lambda params: trainable)
+        fn.prep_mode = prep_mode or (lambda params: "rows" if layout == "rows" else "channels")
         return ENCODERS.register(name)(fn)
 
     return decorator
@@ -124,9 +129,9 @@ class EncoderModel(nn.Module):
         self.head = head
 
     @property
-    def embedding_dim(self) -> int:
-        """Size of :meth:`embed`'s output."""
-        return int(self.network.embedding_dim)
+    def num_features(self) -> int:
+        """Size of :meth:`embed`'s output (the network declares it, timm style)."""
+        return int(self.network.num_features)
 
     def prepared(self, x: torch.Tensor) -> torch.Tensor:
         """The network input for features ``x``."""
@@ -297,7 +302,6 @@ def ae(spec: InputSpec, *, hidden: int = 128, n_hidden: int = 4, latent_dim: int
     _need(spec, "rows", "ae")
     _positive("ae", hidden=hidden, n_hidden=n_hidden, latent_dim=latent_dim)
     net = DenseAutoencoder(spec.channels, hidden=[hidden] * n_hidden, latent_dim=latent_dim)
-    net.embedding_dim = latent_dim
     return EncoderModel(None, net)
 
 
@@ -317,7 +321,6 @@ def vae1d(spec: InputSpec, *, hidden: int = 128, latent_dim: int = 16, n_down: i
     _need(spec, "windows", "vae1d")
     _positive("vae1d", hidden=hidden, latent_dim=latent_dim, n_down=n_down)
     net = ConvVAE1d(spec.channels, hidden=hidden, latent_dim=latent_dim, n_down=n_down)
-    net.embedding_dim = latent_dim
     return EncoderModel(_prep(spec, "channels", augment=False), net)
 
 
@@ -335,7 +338,6 @@ def unet1d(spec: InputSpec, *, base_channels: int = 64, n_stages: int = 4) -> En
     _need(spec, "windows", "unet1d")
     _positive("unet1d", base_channels=base_channels, n_stages=n_stages)
     net = UNetAE1d(spec.channels, channels=[base_channels * 2**i for i in range(n_stages)])
-    net.embedding_dim = base_channels * 2 ** (n_stages - 1)
     return EncoderModel(_prep(spec, "channels", augment=False), net)
 
 
@@ -364,7 +366,8 @@ def cnn1d(spec: InputSpec, *, preset: str = "small", network_params: dict[str, A
     return EncoderModel(prep, Wave1DCNN(spec.channels, spec.num_outputs, config))
 
 
-@register_encoder("wavevision")
+@register_encoder("wavevision", prep_mode=lambda p: "image" if p.get("input", "image") == "image"
+                  else "logmel2d")
 def wavevision(spec: InputSpec, *, input: str = "image", image_size: int = 224,
                cmap: str = "viridis", image_range: str = "minmax", preset: str = "small",
                network_params: dict[str, Any] | None = None, augment: bool = True,

@@ -87,6 +87,10 @@ class EnsembleDetector(Detector):
                                     f"name, got {spec!r}")
             self._member(spec)  # unknown names and parameters fail here
 
+    def configured_members(self) -> list[Detector]:
+        """The members as configured (unfitted, with the ensemble's seed)."""
+        return [self._member(spec) for spec in self._specs()]
+
     def _member(self, spec: dict[str, Any]) -> Detector:
         from soundwatch.detectors.registry import create_detector
 
@@ -108,16 +112,16 @@ class EnsembleDetector(Detector):
         from soundwatch.decisions import Decider
 
         self.validate_params()
-        self.set_context(context)
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
+        context = self._context(context)  # each member gets the ensemble's, explicitly
         members = []
         for i, spec in enumerate(self._specs()):
             member_context = context
-            if context is not None and context.log_dir:
+            if context.log_dir:
                 member_context = context.replace(log_dir=str(Path(context.log_dir) / f"m{i}"))
-            if context is not None and context.checkpoint_dir:
-                member_context = (member_context or context).replace(
+            if context.checkpoint_dir:
+                member_context = member_context.replace(
                     checkpoint_dir=str(Path(context.checkpoint_dir) / f"m{i}"))
             members.append(self._member(spec).fit(clips, labels, context=member_context))
         self.members_ = members

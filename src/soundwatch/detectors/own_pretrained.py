@@ -99,7 +99,7 @@ class MachineSoundNet(nn.Module):
         self.min_samples = int(s["n_fft"]) + (2 ** (len(channels) - 1) - 1) * int(s["hop_length"])
 
     @property
-    def embedding_dim(self) -> int:
+    def num_features(self) -> int:
         """Size of :meth:`forward_features`' output."""
         return self.conv_dim if self.output == "conv" else self.proj.out_features
 
@@ -123,7 +123,7 @@ class MachineSoundNet(nn.Module):
         return h.mean(dim=3).flatten(1)
 
     def embed_logmel(self, mel: torch.Tensor) -> torch.Tensor:
-        """Normalised log-mel -> embedding ``[B, embedding_dim]`` (the trained output)."""
+        """Normalised log-mel -> embedding ``[B, num_features]`` (the trained output)."""
         return self.proj(self.conv_features(mel))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

@@ -137,18 +137,25 @@ def describe_detectors() -> dict[str, str]:
 def detector_class(class_name: str, where: str | Path) -> type[Detector]:
     """The detector class a saved ``config.json`` names (``ComposedDetector``...).
 
+    Any concrete :class:`Detector` subclass defined once the built-in detectors and the
+    entry-point plugins are imported is found by its class name, so a plugin's own
+    subclass loads back like the built-in ones.
+
     Raises:
         DetectorError: Unknown class name (the file is named).
     """
-    from soundwatch.detectors.composed import ComposedDetector
+    import inspect
 
-    classes: dict[str, type[Detector]] = {"ComposedDetector": ComposedDetector}
-    try:
-        from soundwatch.detectors.ensemble import EnsembleDetector
+    from soundwatch.detectors.base import Detector
 
-        classes["EnsembleDetector"] = EnsembleDetector
-    except ImportError:  # pragma: no cover - the ensemble module is optional
-        pass
+    DETECTORS.names()  # imports the built-in presets and the plugins: their classes exist
+    classes: dict[str, type[Detector]] = {}
+    todo: list[type[Detector]] = [Detector]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            todo.append(sub)
+            if not inspect.isabstract(sub):
+                classes.setdefault(sub.__name__, sub)
     if class_name not in classes:
         raise DetectorError(where, f"unknown detector class {class_name!r} (known: "
                             f"{', '.join(sorted(classes))})")

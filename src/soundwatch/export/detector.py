@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from torch import nn
 
+from soundwatch.detectors.windows import score_windows
 from soundwatch.errors import ConfigError, DetectorError
 
 __all__ = [
@@ -49,13 +49,12 @@ def export_reason(detector: Any) -> str | None:
     """
     from soundwatch.detectors.composed import ComposedDetector
     from soundwatch.detectors.ensemble import EnsembleDetector
-    from soundwatch.detectors.scorers import SCORERS
     from soundwatch.export.frontend import not_exportable_reason
 
     if isinstance(detector, EnsembleDetector):
         members = getattr(detector, "members_", None)
         if members is None:
-            members = [detector._member(spec) for spec in detector._specs()]
+            members = detector.configured_members()
         for i, member in enumerate(members):
             reason = export_reason(member)
             if reason is not None:
@@ -69,23 +68,21 @@ def export_reason(detector: Any) -> str | None:
         reason = f"front-end {detector.frontend!r} has no ONNX twin ({exc.reason})"
     if reason is not None:
         return f"front-end {detector.frontend}: {reason}"
-    view = SCORERS.get(detector.scorer).requires
-    if view == "elbo":
+    if detector.part("scorer").needs == "elbo":
         return _ELBO_REASON
     model = getattr(detector, "network_", None)
     prep = getattr(model, "prep", None)
     if getattr(prep, "mode", None) == "image":
         return f"encoder {detector.encoder}: {_IMAGE_REASON}"
-    if model is None and detector.encoder is not None:
-        params = detector.encoder_params or {}
-        if detector.encoder == "wavevision" and params.get("input", "image") == "image":
-            return f"encoder {detector.encoder}: {_IMAGE_REASON}"
+    if model is None and detector.encoder is not None and \
+            detector.part("encoder").prep_mode() == "image":
+        return f"encoder {detector.encoder}: {_IMAGE_REASON}"
     return None
 
 
-def _length(x: torch.Tensor) -> torch.Tensor:
-    """The last dimension of ``x`` as a 0-d tensor (traced dynamically by the exporter)."""
-    return torch._shape_as_tensor(x)[-1]
+def _check_fitted(detector: Any) -> None:
+    if not detector.is_fitted:
+        raise DetectorError(f"detector {detector.name}", "not fitted: call fit() or load()")
 
 
 class DetectorGraph(nn.Module):
@@ -137,13 +134,7 @@ class DetectorGraph(nn.Module):
             # the static row size keeps the items' shape known to the exporter
             return self._view_fn(rows.reshape(-1, self.channels or d)).reshape(b, n, -1)
         chans = feats.unsqueeze(1) if feats.dim() == 2 else feats  # [B, C, T]
-        length = _length(chans)
-        span = torch.clamp(length - self.window, min=0)
-        count = torch.div(span + self.hop - 1, self.hop, rounding_mode="floor") + 1
-        starts = torch.clamp(torch.arange(count) * self.hop, max=span)
-        index = starts[:, None] + torch.arange(self.window)[None, :]
-        index = torch.minimum(index, length - 1)  # edge padding of a short clip
-        wins = chans[:, :, index]  # [B, C, n, W]
+        wins = score_windows(chans, self.window, self.hop)  # [B, C, n, W], as scoring cuts
         b, c, n, w = wins.shape
         # static channels and window: encoders that unfold or reshape need them known
         wins = wins.permute(0, 2, 1, 3).reshape(-1, self.channels or c, self.window)
@@ -156,23 +147,22 @@ def detector_graph(detector: Any) -> DetectorGraph:
     Raises:
         DetectorError: Not fitted, or a part that cannot be exported (named, with why).
     """
-    from soundwatch.detectors.scorers import SCORERS
     from soundwatch.export.frontend import frontend_graph
 
-    detector._check_fitted()
+    _check_fitted(detector)
     reason = export_reason(detector)
     if reason is not None:
         raise DetectorError(f"detector {detector.name}", f"cannot be exported: {reason}")
     fe = frontend_graph(detector.frontend, detector.frontend_params)
-    layout = detector._layout()
+    layout = detector.part("frontend").layout
     if detector.encoder is None:
         return DetectorGraph(fe, layout).eval()
     model = detector.network_.cpu().eval()
-    view = SCORERS.get(detector.scorer).requires
+    view = detector.part("scorer").needs
     if view == "vectors":
         fn = model.embed
     else:
-        fn = detector._make_objective().view_fn(view, model, detector.network_spec_,
+        fn = detector.part("objective").create().view_fn(view, model, detector.network_spec_,
                                                 int(detector.seed), "cpu")
     window = detector.network_spec_.get("window")
     hop = max(1, detector.score_hop or window // 2) if window else None
@@ -228,14 +218,13 @@ def _export_composed(detector: Any, directory: str | Path, machine: str | None,
     """One composed detector's export folder; returns it, its rate and probe length (s)."""
     import dataclasses
 
-    from soundwatch.detectors.scorers import SCORERS
     from soundwatch.export.frontend import frontend_kind
     from soundwatch.export.writer import ExportParts, write_export
 
     graph = detector_graph(detector)
     kind, cfg = frontend_kind(detector.frontend, detector.frontend_params)
     sr = int(cfg.sr)
-    view = SCORERS.get(detector.scorer).requires
+    view = detector.part("scorer").needs
     pooling = (detector.pooling, detector.pooling_params or {}) if view == "vectors" else (
         "none", {})
     window = graph.window
@@ -266,7 +255,7 @@ def _export_ensemble(detector: Any, directory: str | Path, machine: str | None,
     from soundwatch.atomic import atomic_path, write_json
     from soundwatch.runtime.manifest import FORMAT, FORMAT_VERSION, MANIFEST_FILE, SCORES_FILE
 
-    detector._check_fitted()
+    _check_fitted(detector)
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     (out / MANIFEST_FILE).unlink(missing_ok=True)
@@ -337,12 +326,12 @@ def export_detector(
     from soundwatch.runtime.manifest import MANIFEST_FILE
 
     require("onnx", "onnxruntime")
-    detector._check_fitted()
+    _check_fitted(detector)
     reason = export_reason(detector)
     if reason is not None:
         raise DetectorError(f"detector {detector.name}", f"cannot be exported: {reason}")
     if channel is None:
-        channel = detector._context(None).channel
+        channel = detector.run_context().channel
     if isinstance(detector, EnsembleDetector):
         out, sr, seconds = _export_ensemble(detector, directory, machine, opset, channel)
     else:

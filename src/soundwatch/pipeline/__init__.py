@@ -14,6 +14,7 @@ from soundwatch.datasets.checks import check_clips
 from soundwatch.pipeline.common import (
     RUNTIME_PARAMS,
     TEST_SPLIT,
+    TOP_LEVEL_PARAMS,
     TRAIN_SPLIT,
     cache_folder,
     make_detector,
@@ -36,6 +37,7 @@ from soundwatch.pipeline.train_runs import train
 
 __all__ = [
     "RUNTIME_PARAMS",
+    "TOP_LEVEL_PARAMS",
     "TEST_SPLIT",
     "TRAIN_SPLIT",
     "Executor",

@@ -29,10 +29,13 @@ log = logging.getLogger(__name__)
 
 
 RUNTIME_PARAMS = (
-    "seed", "device", "cache_dir", "progress", "log_dir", "checkpoint_dir", "resume",
+    "device", "cache_dir", "progress", "log_dir", "checkpoint_dir", "resume",
     "precision", "in_memory_mb",
 )
-"""Run settings the pipeline gives detectors itself (RunConfig or RunContext), never params."""
+"""Run settings (:class:`~soundwatch.training.context.RunContext` fields), never params."""
+
+TOP_LEVEL_PARAMS = ("seed",)
+"""Hyper-parameters a config sets at its top level (``seed:``, ``--seed``), not in params."""
 
 
 RENAMED_PARAMS = {
@@ -189,7 +192,7 @@ def resolve_config(
     for key, hint in RENAMED_PARAMS.items():
         if key in resolved.params:
             raise ConfigError(f"params.{key}", f"unknown parameter; {hint}")
-    for key in RUNTIME_PARAMS:
+    for key in (*RUNTIME_PARAMS, *TOP_LEVEL_PARAMS):
         if key in resolved.params:
             option = f"--{key.replace('_', '-')} or top-level '{key}:'" if key in (
                 "seed", "device") else "the pipeline"

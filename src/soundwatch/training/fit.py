@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,6 +28,10 @@ from soundwatch.training.data import (
     materialise,
 )
 from soundwatch.training.module import LossFn, NetworkModule
+
+if TYPE_CHECKING:
+    from soundwatch.training.context import RunContext
+    from soundwatch.training.spec import TrainSpec
 
 __all__ = ["TrainHistory", "fit_network", "launch_strategy", "resolve_device",
            "resolve_precision"]
@@ -289,37 +293,49 @@ def launch_strategy(
     return strategy, forked
 
 
+def _settings(spec: TrainSpec | None, context: RunContext | None, settings: dict[str, Any]
+              ) -> tuple[TrainSpec, RunContext]:
+    """``spec`` and ``context`` (their defaults when ``None``) with single fields changed."""
+    import dataclasses
+
+    from soundwatch.errors import ConfigError
+    from soundwatch.training.context import RunContext
+    from soundwatch.training.spec import TrainSpec
+
+    spec, context = spec or TrainSpec(), context or RunContext()
+    settings = dict(settings)
+    if "restore_best" in settings:
+        settings["epoch_choice"] = "best" if settings.pop("restore_best") else "last"
+    spec_names = {f.name for f in dataclasses.fields(TrainSpec)}
+    context_names = {f.name for f in dataclasses.fields(RunContext)}
+    unknown = sorted(set(settings) - spec_names - context_names)
+    if unknown:
+        raise DetectorError("training", f"unknown setting {', '.join(unknown)} (a TrainSpec "
+                            "or RunContext field)")
+    spec = dataclasses.replace(spec, **{k: v for k, v in settings.items() if k in spec_names})
+    for key in ("checkpoint_dir", "cache_dir", "log_dir"):  # paths travel as strings
+        if isinstance(settings.get(key), Path):
+            settings[key] = str(settings[key])
+    try:
+        context = context.replace(**{k: v for k, v in settings.items() if k in context_names})
+    except ConfigError as exc:
+        raise DetectorError("training", str(exc)) from exc
+    return spec, context
+
+
 def fit_network(
     network: nn.Module,
     train_data: Dataset | np.ndarray | torch.Tensor | tuple[Any, ...],
     loss_fn: LossFn,
+    spec: TrainSpec | None = None,
+    context: RunContext | None = None,
     *,
     val_data: Dataset | np.ndarray | torch.Tensor | tuple[Any, ...] | None = None,
-    val_fraction: float = 0.1,
-    epochs: int = 10,
-    batch_size: int = 64,
-    optimizer: str = "adam",
-    lr: float = 1e-3,
-    weight_decay: float = 0.0,
-    scheduler: str | None = None,
-    scheduler_t0: int = 10,
-    ema_decay: float | None = None,
-    gradient_clip_val: float | None = None,
     seed: int = 0,
-    device: str = "auto",
-    precision: str = "auto",
-    early_stopping_patience: int | None = None,
-    restore_best: bool = True,
-    checkpoint_dir: str | Path | None = None,
-    resume: bool = False,
     log_csv: str | Path | None = None,
-    progress: bool = False,
-    in_memory_mb: float = 1024.0,
     callbacks: Sequence[Any] = (),
     collate_fn: Any = None,
-    devices: int | str | list[int] | None = None,
-    strategy: str | None = None,
-    num_nodes: int = 1,
+    **settings: Any,
 ) -> tuple[nn.Module, TrainHistory]:
     """Train ``network`` to minimise ``loss_fn`` with Lightning; return it and its history.
 
@@ -339,42 +355,26 @@ def fit_network(
             fetches; streamed lazily from memmaps when larger than ``in_memory_mb``), any
             map-style torch ``Dataset``, an array/tensor, or a tuple of them (x, y...).
         loss_fn: ``loss_fn(network, batch[, epoch])`` -> scalar or dict with ``"loss"``.
-        val_data: Validation data; default: ``val_fraction`` of ``train_data`` (seeded).
-        val_fraction: Part of ``train_data`` held out when ``val_data`` is None (0: none).
-        epochs: Maximum number of epochs.
-        batch_size: Items per batch.
-        optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"``.
-        lr: Learning rate.
-        weight_decay: Weight decay.
-        scheduler: ``None``, ``"cosine_warm_restarts"`` or ``"cosine"``.
-        scheduler_t0: Restart period (epochs) of ``"cosine_warm_restarts"``.
-        ema_decay: Decay of an exponential moving average of the weights; ``None``: off.
-        gradient_clip_val: Clip gradient norm to this value; ``None``: off.
+        spec: Training hyper-parameters (:class:`~soundwatch.training.spec.TrainSpec`:
+            epochs, batch size, optimiser, schedule, EMA, clipping, early stopping,
+            validation fraction, best or last epoch); default: its defaults.
+        context: Where and how it runs (:class:`~soundwatch.training.context.RunContext`:
+            device, precision, checkpoint folder, resume, progress, in-memory limit,
+            ``devices``/``strategy``/``num_nodes``); default: its defaults.
+        val_data: Validation data; default: ``spec.val_fraction`` of ``train_data`` (seeded).
         seed: Seed of weights-independent randomness (shuffling, split, dropout).
-        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        precision: Lightning precision, or ``"auto"`` (bf16/fp16 mixed on CUDA, fp32 on CPU).
-        early_stopping_patience: Stop after this many epochs without improvement; None: off.
-        restore_best: Return the weights of the best epoch rather than the last.
-        checkpoint_dir: Folder for ``best.ckpt``/``last.ckpt``; None: no checkpoints.
-        resume: Continue from ``checkpoint_dir/last.ckpt`` when it exists.
         log_csv: Per-epoch CSV log path; None: no file.
-        progress: Show Lightning's progress bar (and its banner lines).
-        in_memory_mb: Datasets below this size are loaded into one tensor; above it they
-            stay lazy and are read batch by batch.
         callbacks: Extra Lightning callbacks.
         collate_fn: Collate function for plain (non-batch) datasets.
-        devices: Lightning ``devices`` per node (``None``: one). With more than one
-            process (``devices`` x ``num_nodes``), training is data-parallel (DDP): each
-            process trains on its share of every epoch's batches, gradients are averaged,
-            the epoch losses are averaged over the processes, and the calling process gets
-            global rank 0's weights and history back (it alone returns the network).
-        strategy: Lightning ``strategy`` (``None``: ``"ddp"`` with several processes).
-            ``"ddp"`` started from one command runs as ``"ddp_fork"`` (the processes are
-            forked from this one when training starts, so only the network training is
-            distributed); under an external launcher (``torchrun``, SLURM), it is kept.
-            See :func:`launch_strategy`.
-        num_nodes: Lightning ``num_nodes`` (the same command runs on every node, with
-            ``MASTER_ADDR``, ``MASTER_PORT`` and ``NODE_RANK`` set; docs/scale.md).
+        **settings: Single fields of ``spec`` or ``context`` changed for this call
+            (``epochs=2, device="cpu"``), and ``restore_best`` (``spec.epoch_choice``).
+
+    With more than one process (``devices`` x ``num_nodes``), training is data-parallel
+    (DDP): each process trains on its share of every epoch's batches, gradients are
+    averaged, the epoch losses are averaged over the processes, and the calling process
+    gets global rank 0's weights and history back. A ``"ddp"`` strategy started from one
+    command runs as ``"ddp_fork"``; under an external launcher (``torchrun``, SLURM), it is
+    kept (:func:`launch_strategy`, docs/scale.md).
 
     Returns:
         ``(network, history)``; the network is in eval mode, on the CPU.
@@ -383,6 +383,16 @@ def fit_network(
         DetectorError: Bad settings or no training data.
         Interrupted: SIGINT or SIGTERM arrived; the checkpoints written so far are kept.
     """
+    spec, context = _settings(spec, context, settings)
+    epochs, batch_size, val_fraction = spec.epochs, spec.batch_size, spec.val_fraction
+    optimizer, lr, weight_decay = spec.optimizer, spec.lr, spec.weight_decay
+    scheduler, scheduler_t0, ema_decay = spec.scheduler, spec.scheduler_t0, spec.ema_decay
+    gradient_clip_val = spec.gradient_clip_val
+    early_stopping_patience = spec.early_stopping_patience
+    restore_best = spec.epoch_choice == "best"
+    device, precision, checkpoint_dir = context.device, context.precision, context.checkpoint_dir
+    resume, progress, in_memory_mb = context.resume, context.progress, context.in_memory_mb
+    devices, strategy, num_nodes = context.devices, context.strategy, context.num_nodes
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, EMAWeightAveraging, ModelCheckpoint
 
@@ -507,10 +517,10 @@ def fit_network(
                 ckpt_path=ckpt_path,
                 weights_only=False if ckpt_path is not None else None,
             )
-        except SIGTERMException:  # Lightning's own SIGTERM handling (another handler ran)
-            raise Interrupted(signal.SIGTERM, _kept(checkpoint_dir)) from None
+        except SIGTERMException as exc:  # Lightning's own SIGTERM handling (another handler ran)
+            raise Interrupted(signal.SIGTERM, _kept(checkpoint_dir)) from exc
         except Interrupted as exc:
-            raise Interrupted(exc.signum, _kept(checkpoint_dir)) from None
+            raise Interrupted(exc.signum, _kept(checkpoint_dir)) from exc
         wall = time.perf_counter() - t0
     if export is not None:
         export.restore()

@@ -76,7 +76,7 @@ def test_fit_score_each_objective(name, objective, toy_set, tmp_path):
     else:
         assert np.all((scores > 0) & (scores < 1))  # probabilities
     emb = det.embed(toy_set.test[:2])
-    assert emb.shape == (2, det.network_.embedding_dim)
+    assert emb.shape == (2, det.network_.num_features)
     _same_scores_after_reload(det, toy_set.test, tmp_path)
 
 
@@ -107,7 +107,7 @@ def test_auxiliary_with_sections_classifies_them_and_keeps_domain_banks(toy_set)
     clips = _sectioned(toy_set.train)
     det = _make("cnn1d", objective__margin="arcface", scorer__kmeans_source=3).fit(clips)
     assert det.network_spec_["class_names"] == ["toy|00", "toy|01"]
-    assert det.scorer_.bank_source_.shape == (3, det.network_.embedding_dim)  # k-means centres
+    assert det.scorer_.bank_source_.shape == (3, det.network_.num_features)  # k-means centres
     assert det.scorer_.bank_target_.shape[0] == sum(c.domain == "target" for c in clips)
     assert np.all(np.isfinite(det.score(toy_set.test)))
 
@@ -196,7 +196,7 @@ def test_score_signals_handles_other_rates_and_lengths(toy_set):
 def test_ae_scored_by_a_vector_scorer_on_its_bottleneck(scorer, toy_set, tmp_path):
     det = _make("ae", scorer=scorer).fit(toy_set.train)
     latent = det.encoder_params["latent_dim"]
-    assert det.network_.embedding_dim == latent
+    assert det.network_.num_features == latent
     if scorer == "knn":
         assert det.scorer_.bank_source_.shape[1] == latent
     else:

@@ -199,6 +199,16 @@ def _walk(value, path=()):
         yield path, value
 
 
+def test_runtime_params_are_run_context_fields_and_the_seed_a_hyper_parameter():
+    import dataclasses
+
+    from soundwatch.pipeline import RUNTIME_PARAMS, TOP_LEVEL_PARAMS
+
+    assert set(RUNTIME_PARAMS) <= {f.name for f in dataclasses.fields(RunContext)}
+    for name in NAMES:  # every detector takes the seed as a hyper-parameter
+        assert set(TOP_LEVEL_PARAMS) <= set(create_detector(name).get_params(deep=False))
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_run_context_is_not_saved_and_files_are_deterministic(name, fitted, toy_set,
                                                               tmp_path):
@@ -211,6 +221,9 @@ def test_run_context_is_not_saved_and_files_are_deterministic(name, fitted, toy_
                      log_dir=str(tmp_path / "log"), checkpoint_dir=str(tmp_path / "ckpt"))
     again = _make(name)
     again.fit(_train(again, toy_set), context=ctx)
+    assert "_run_context" not in vars(again)  # the context is passed, never kept
+    members = getattr(again, "members_", [])
+    assert all("_run_context" not in vars(m) for m in members)
     a = fitted(name).save(tmp_path / "a")
     b = again.save(tmp_path / "b")
     config = json.loads((b / "config.json").read_text())
@@ -237,6 +250,51 @@ def test_score_signals_matches_score(name, fitted, toy_set):
     assert scores.shape == (3,) and np.all(np.isfinite(scores))
     np.testing.assert_allclose(scores, det.score(toy_set.test[:3]), rtol=1e-3, atol=1e-4)
     assert det.score_signals([], 16000).shape == (0,)
+
+
+def _snapshot(value, seen=None):
+    """A deep, comparable picture of a value: arrays and tensors by content, modules by
+    their weights and train/eval mode, objects by their attributes (check_dict_unchanged)."""
+    import torch
+
+    seen = set() if seen is None else seen
+    if isinstance(value, (str, int, float, bool, type(None), Path)):
+        return value
+    if id(value) in seen:
+        return ("<seen>", type(value).__name__)
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        return ("ndarray", value.dtype.str, value.shape, value.tobytes())
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu()
+        return ("tensor", str(t.dtype), tuple(t.shape), str(value.device), t.numpy().tobytes())
+    if isinstance(value, torch.nn.Module):
+        return (type(value).__name__, [m.training for m in value.modules()],
+                {k: _snapshot(v, seen) for k, v in value.state_dict(keep_vars=True).items()},
+                [str(p.device) for p in value.parameters()])
+    if isinstance(value, dict):
+        return {k: _snapshot(v, seen) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_snapshot(v, seen) for v in value]
+    if hasattr(value, "__dict__"):
+        return (type(value).__name__, _snapshot(vars(value), seen))
+    return (type(value).__name__, repr(value))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scoring_never_changes_the_detector(name, fitted, toy_set, tmp_path):
+    import soundfile as sf
+
+    signals = [sf.read(c.path, dtype="float32")[0] for c in toy_set.test[:2]]
+    det = fitted(name)
+    loaded = Detector.load(det.save(tmp_path / "d"))  # as a service loads it: nothing cached
+    for candidate in (det, loaded):
+        before = _snapshot(candidate.__dict__)
+        candidate.score(toy_set.test[:2])
+        candidate.score_signals(signals, 16000)
+        candidate.predict(toy_set.test[:1])
+        assert _snapshot(candidate.__dict__) == before
+        assert set(vars(candidate)) == set(before)
 
 
 # ----------------------------------------------------------------- decisions

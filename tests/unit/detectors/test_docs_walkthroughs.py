@@ -1,4 +1,4 @@
-"""The two walkthroughs of docs/detectors.md run as written (add a detector, add a front-end)."""
+"""The walkthroughs of docs/detectors.md run as written (a detector, a front-end, a scorer)."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ def test_add_a_detector_walkthrough(toy, tmp_path):
 
     assert "tinyconv" in list_encoders()
     assert "tinyconv-ae" in list_detectors()
+    other = create_detector("cnn1d", encoder="tinyconv")  # any composition can use it
+    assert other.part("encoder").name == "tinyconv" and other.encoder_params is None
     det = create_detector("tinyconv-ae", training__epochs=1).fit(toy.train)
     scores = det.score(toy.test)
     assert scores.shape == (len(toy.test),) and np.all(np.isfinite(scores))
@@ -66,3 +68,26 @@ def test_add_a_frontend_walkthrough(toy):
     assert tuple(fe(np.zeros((2, 16000), np.float32)).shape) == (2, 1, 62)
     det = create_detector("mahalanobis", frontend="envelope").fit(toy.train)
     assert np.all(np.isfinite(det.score(toy.test)))
+
+
+def test_add_a_scorer_walkthrough(toy, tmp_path):
+    code = _blocks("add-scorer")
+    assert "register_scorer" in code
+    _run_as_module(code, "walkthrough_scorer")
+    from soundwatch.detectors import Detector, create_detector
+    from soundwatch.detectors.scorers import list_scorers
+    from soundwatch.errors import DetectorError
+
+    assert "centroid" in list_scorers()
+    det = create_detector("mahalanobis", scorer="centroid", scorer__power=2.0).fit(toy.train)
+    scores = det.score(toy.test)
+    assert scores.shape == (len(toy.test),) and np.all(scores >= 0)
+    labels = np.array([c.label for c in toy.test])
+    assert scores[labels == 1].mean() > scores[labels == 0].mean()  # it does detect
+    assert det.train_scores_.shape == (len(toy.train),)  # out of fold, from the detector
+    loaded = Detector.load(det.save(tmp_path / "centroid"))
+    np.testing.assert_array_equal(loaded.score(toy.test), scores)
+    with pytest.raises(DetectorError, match="power"):
+        create_detector("mahalanobis", scorer="centroid", scorer__power=0)
+    with pytest.raises(DetectorError, match="needs the 'residual' view"):
+        create_detector("mahalanobis", scorer="mse")  # a view the composition lacks

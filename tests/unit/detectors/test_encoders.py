@@ -57,10 +57,10 @@ def test_builds_on_its_layout_with_forward_and_embedding_shapes(name):
     with torch.inference_mode():
         emb = model.embed(x)
         out = model(x)
-    assert emb.shape == (2, model.embedding_dim)
+    assert emb.shape == (2, model.num_features)
     assert torch.isfinite(emb).all()
     if name in EXPECTED_DIM:
-        assert model.embedding_dim == EXPECTED_DIM[name]
+        assert model.num_features == EXPECTED_DIM[name]
     if name == "vae1d":
         recon, mu, logvar = out
         assert recon.shape == x.shape and mu.shape == logvar.shape == (2, 4, WINDOW // 4)
@@ -133,12 +133,12 @@ def test_unknown_encoder_and_parameter():
 def test_encoder_model_prep_defaults_to_identity_and_takes_statistics():
     net = torch.nn.Linear(4, 4)
     net.forward_features = net.forward  # type: ignore[method-assign]
-    net.embedding_dim = 4
+    net.num_features = 4
     model = EncoderModel(None, net)
     x = torch.randn(2, 4)
     torch.testing.assert_close(model.prepared(x), x)
     model.set_stats(np.zeros(4), np.ones(4))  # no InputPrep: nothing to set, no error
-    assert model.embedding_dim == 4 and model.head is None
+    assert model.num_features == 4 and model.head is None
 
     prep = InputPrep("channels", 3, augment=False)
     model = EncoderModel(prep, torch.nn.Identity())

@@ -70,14 +70,14 @@ def test_loaded_encoder_is_frozen_and_gives_one_embedding_per_window(tiny_run):
     with torch.inference_mode():
         emb = net.forward_features(_windows(3))
         longer = net.forward_features(_windows(3, samples=40000))
-    assert emb.shape == longer.shape == (3, 128) == (3, net.embedding_dim)
+    assert emb.shape == longer.shape == (3, 128) == (3, net.num_features)
     assert torch.isfinite(emb).all()
     assert not torch.allclose(emb[0], emb[1])  # different sounds, different embeddings
     conv = load_machine_encoder(tiny_run[0], output="conv")
     with torch.inference_mode():
-        assert conv.forward_features(_windows(2)).shape == (2, conv.embedding_dim) == (2, 2048)
+        assert conv.forward_features(_windows(2)).shape == (2, conv.num_features) == (2, 2048)
     mean_only = MachineSoundNet({"time_pool": "mean"}, output="conv")
-    assert mean_only.embedding_dim == 1024
+    assert mean_only.num_features == 1024
 
 
 def test_embedding_ignores_the_level(tiny_run):
@@ -151,7 +151,7 @@ def test_registered_entry_is_frozen_and_embeds_waveform_windows():
     assert not any(p.requires_grad for p in model.parameters())
     with torch.inference_mode():
         emb = model.eval().embed(_windows(2))
-    assert emb.shape == (2, model.embedding_dim) == (2, 128)
+    assert emb.shape == (2, model.num_features) == (2, 128)
 
 
 @requires_shipped

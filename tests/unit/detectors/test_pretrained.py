@@ -25,7 +25,7 @@ def test_window_embedding_is_the_mean_of_its_frames():
     with torch.inference_mode():
         emb = model.embed(torch.from_numpy(window)[None, None]).numpy()
     frames = crepe_embeddings(window, 16000, layer=4, hop=1024, center=False)  # 4 frames
-    assert emb.shape == (1, 256) == (1, model.embedding_dim)
+    assert emb.shape == (1, 256) == (1, model.num_features)
     np.testing.assert_allclose(emb[0], frames.mean(axis=0), rtol=1e-4, atol=1e-5)
     one = ENCODERS.create("crepe-tiny", spec=InputSpec("windows", 1, 1024), layer=4)
     with torch.inference_mode():

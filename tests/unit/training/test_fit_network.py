@@ -175,3 +175,16 @@ def test_window_dataset_covers_and_pads():
     batch = ds[[2, 3]].numpy()
     np.testing.assert_array_equal(batch[0], seqs[0][:, 6:10])
     np.testing.assert_array_equal(batch[1], np.ones((2, 4)))
+
+
+def test_a_spec_and_a_context_train_as_the_single_fields_do():
+    from soundwatch.training.context import RunContext
+    from soundwatch.training.spec import TrainSpec
+
+    a, _ = fit_network(_net(), _data(), _mse, TrainSpec(epochs=2, batch_size=32),
+                       RunContext(device="cpu"), seed=5)
+    b, _ = fit_network(_net(), _data(), _mse, epochs=2, batch_size=32, seed=5, device="cpu")
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    with pytest.raises(DetectorError, match="unknown setting nonsense"):
+        fit_network(_net(), _data(), _mse, nonsense=1)

@@ -36,6 +36,7 @@ class DenseAutoencoder(nn.Module):
         latent_dim: int = 8,
     ) -> None:
         super().__init__()
+        self.num_features = int(latent_dim)  # the embedding's size (timm's name)
         self.input_dim = int(input_dim)
         sizes = [self.input_dim, *hidden, latent_dim]
         enc: list[nn.Module] = []

@@ -188,9 +188,9 @@ class Wave1DCNN(nn.Module):
         self.norm = nn.LayerNorm(seq_dim)
         self.dropout = nn.Dropout(config.dropout)
         self.act = nn.SiLU()
-        self.embedding_dim = 2 * seq_dim
+        self.num_features = 2 * seq_dim
         self.head = nn.Sequential(
-            nn.Linear(self.embedding_dim, config.head_hidden),
+            nn.Linear(self.num_features, config.head_hidden),
             nn.SiLU(),
             nn.Dropout(config.dropout),
             nn.Linear(config.head_hidden, num_outputs),
@@ -202,7 +202,7 @@ class Wave1DCNN(nn.Module):
         return [m for m in self.convs if isinstance(m, GeM1d)]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Embedding ``[B, embedding_dim]`` of ``x`` ``[B, C, T]`` (or ``[B, T]`` for C = 1)."""
+        """Embedding ``[B, num_features]`` of ``x`` ``[B, C, T]`` (or ``[B, T]`` for C = 1)."""
         if x.dim() == 2:
             x = x.unsqueeze(1)
         if x.dim() != 3 or x.shape[1] != self.in_channels:

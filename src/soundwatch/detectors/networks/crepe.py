@@ -198,7 +198,7 @@ class Crepe(nn.Module):
 
     Input frames ``[B, 1024]`` (16 kHz samples). ``forward_features`` returns block
     ``layer``'s activations flattened time-major (as torchcrepe feeds its classifier):
-    ``[B, embedding_dim]``. ``forward`` returns the 360 pitch-bin probabilities when the
+    ``[B, num_features]``. ``forward`` returns the 360 pitch-bin probabilities when the
     network is complete (``layer == 6``), else the features. Pretrained CREPE is a frozen
     encoder (``trainable = False``): :meth:`train` keeps it in eval mode.
 
@@ -227,7 +227,7 @@ class Crepe(nn.Module):
         self.classifier = (
             nn.Linear(channels[5] * _block_lengths()[5], PITCH_BINS) if layer == 6 else None
         )
-        self.embedding_dim = crepe_embedding_dim(capacity, layer)
+        self.num_features = crepe_embedding_dim(capacity, layer)
 
     @staticmethod
     def standardise_frames(frames: torch.Tensor) -> torch.Tensor:
@@ -236,7 +236,7 @@ class Crepe(nn.Module):
         return frames / frames.std(dim=-1, keepdim=True).clamp(min=1e-10)
 
     def forward_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """Frames ``[B, 1024]`` (or ``[B, 1, 1024]``) -> embeddings ``[B, embedding_dim]``."""
+        """Frames ``[B, 1024]`` (or ``[B, 1, 1024]``) -> embeddings ``[B, num_features]``."""
         if frames.ndim == 3 and frames.shape[1] == 1:
             frames = frames[:, 0]
         if frames.ndim != 2 or frames.shape[-1] != CREPE_FRAME:
@@ -350,7 +350,7 @@ def crepe_embeddings(
     x = np.asarray(signal, dtype=np.float32).reshape(-1)
     x = resample(x, int(sr), CREPE_SR)
     frames = frame_signal(x, hop, center=center)
-    out = np.empty((len(frames), net.embedding_dim), dtype=np.float32)
+    out = np.empty((len(frames), net.num_features), dtype=np.float32)
     with torch.inference_mode():
         for start in range(0, len(frames), max(1, int(batch_size))):
             chunk = torch.from_numpy(np.array(frames[start:start + batch_size]))  # writable copy
@@ -359,7 +359,7 @@ def crepe_embeddings(
 
 
 class CrepeWindowEncoder(nn.Module):
-    """Pretrained CREPE over waveform windows: ``[B, 1, T]`` -> ``[B, embedding_dim]``.
+    """Pretrained CREPE over waveform windows: ``[B, 1, T]`` -> ``[B, num_features]``.
 
     A window of exactly 1024 samples is one CREPE frame. A longer window is cut into
     1024-sample frames every ``hop`` samples (complete frames only), each embedded, and the
@@ -390,7 +390,7 @@ class CrepeWindowEncoder(nn.Module):
                                 f"got {hop!r}")
         self.hop = hop
         self.crepe = load_crepe(capacity, layer, standardise)
-        self.embedding_dim = self.crepe.embedding_dim
+        self.num_features = self.crepe.num_features
         if (isinstance(finetune, bool) or not isinstance(finetune, int)
                 or not 0 <= finetune <= self.crepe.layer):
             raise DetectorError(f"crepe-{capacity}", f"finetune must be a whole number of "

@@ -30,6 +30,7 @@ class UNetAE1d(nn.Module):
     ) -> None:
         super().__init__()
         self.in_channels = int(in_channels)
+        self.num_features = int(channels[-1])  # the bottleneck's channels (timm's name)
         widths = [self.in_channels, *channels]
         self.down = nn.ModuleList(
             nn.Sequential(

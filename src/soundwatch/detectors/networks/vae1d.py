@@ -47,6 +47,7 @@ class ConvVAE1d(nn.Module):
         super().__init__()
         self.in_channels = int(in_channels)
         self.latent_dim = int(latent_dim)
+        self.num_features = self.latent_dim  # the embedding's size (timm's name)
         self.n_down = int(n_down)
         enc = [_conv(in_channels, hidden, 5, 1)] + [
             _conv(hidden, hidden, 4, 2) for _ in range(n_down)

@@ -281,7 +281,7 @@ class WaveVisionNet(nn.Module):
         )
         self.norm = nn.BatchNorm2d(config.head)
         self.act = nn.SiLU(inplace=True)
-        self.embedding_dim = config.head
+        self.num_features = config.head
         self.dropout = nn.Dropout(config.dropout)
         self.classifier = nn.Linear(config.head, num_outputs)
         self._init_weights()

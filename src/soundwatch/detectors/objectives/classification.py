@@ -458,10 +458,10 @@ class AuxiliaryObjective(_AnomalyMaker):
         from soundwatch.detectors.networks.margin import create_margin_head
 
         num_classes = max(2, len(spec["class_names"]))
-        model.head = create_margin_head(self.margin, model.embedding_dim, num_classes,
+        model.head = create_margin_head(self.margin, model.num_features, num_classes,
                                         int(self.sub_clusters))
         if self.feature_exchange:
-            model.exchange_head = create_margin_head(self.margin, model.embedding_dim,
+            model.exchange_head = create_margin_head(self.margin, model.num_features,
                                                      3 * num_classes, int(self.sub_clusters))
 
     def datasets(self, data: TrainInput) -> tuple[Any, Any, dict[str, Any]]:  # noqa: D102

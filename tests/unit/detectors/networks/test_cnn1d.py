@@ -21,8 +21,8 @@ def test_output_and_embedding_shapes():
     net = Wave1DCNN(12, num_outputs=3, config=TINY).eval()
     x = torch.randn(4, 12, 50)
     assert net(x).shape == (4, 3)
-    assert net.forward_features(x).shape == (4, net.embedding_dim)
-    assert net.embedding_dim == 4 * TINY.gru_hidden  # mean + max of a bidirectional GRU
+    assert net.forward_features(x).shape == (4, net.num_features)
+    assert net.num_features == 4 * TINY.gru_hidden  # mean + max of a bidirectional GRU
 
 
 def test_single_channel_waveform_input_accepts_b_t():

@@ -40,7 +40,7 @@ def _sine(freq: float, seconds: float = 0.5, sr: int = 16000) -> np.ndarray:
                                        (6, 256)])
 def test_tiny_feature_shapes_per_layer(layer, dim):
     net = Crepe("tiny", layer).eval()
-    assert net.embedding_dim == dim == crepe_embedding_dim("tiny", layer)
+    assert net.num_features == dim == crepe_embedding_dim("tiny", layer)
     assert len(net.blocks) == layer
     with torch.no_grad():
         assert net.forward_features(torch.randn(3, CREPE_FRAME)).shape == (3, dim)

@@ -90,8 +90,8 @@ def test_output_and_embedding_shapes(channels, size):
     net = WaveVisionNet(channels, num_outputs=5, config=TINY).eval()
     x = torch.randn(2, channels, *size)
     assert net(x).shape == (2, 5)
-    assert net.forward_features(x).shape == (2, net.embedding_dim)
-    assert net.embedding_dim == TINY.head
+    assert net.forward_features(x).shape == (2, net.num_features)
+    assert net.num_features == TINY.head
 
 
 def test_gradients_reach_every_parameter():
