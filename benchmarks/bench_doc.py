@@ -91,6 +91,19 @@ def scratch_folder(out: Path | None, prefix: str) -> tuple[Path, str | None]:
     return folder, None
 
 
+def real_recordings(root: Path) -> bool:
+    """Quiet warnings and logs for a benchmark on ``root``; say so and False when it is missing."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+    if not root.is_dir():
+        print(f"skipped: {root} not found (the real recordings are not on this machine)")
+        return False
+    return True
+
+
 def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A markdown table (cells written with ``str``)."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -28,18 +28,16 @@ import os
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
-import logging
 import shlex
 import shutil
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench_doc import machine, write_section
+from bench_doc import machine, real_recordings, write_section
 from bench_runs import train_and_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,10 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("/tmp/soundwatch-bench-embeddings"))
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.WARNING)
-    if not REAL.is_dir():
-        print(f"skipped: {REAL} not found (the real recordings are not on this machine)")
+    if not real_recordings(REAL):
         return 0
     systems = SYSTEMS
     if args.systems:

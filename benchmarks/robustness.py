@@ -46,12 +46,10 @@ import argparse
 import hashlib
 import itertools
 import json
-import logging
 import shlex
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_doc import machine, write_section
+from bench_doc import machine, real_recordings, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
@@ -444,10 +442,7 @@ def main(argv: list[str] | None = None) -> int:
                              "compare it with its offline combination")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.WARNING)
-    if not REAL.is_dir():
-        print(f"skipped: {REAL} not found (the real recordings are not on this machine)")
+    if not real_recordings(REAL):
         return 0
     members = [m.strip() for m in args.members.split(",") if m.strip()]
     t_start = time.perf_counter()
