@@ -93,7 +93,7 @@ class BeatsWindowEncoder(nn.Module):
         super().__init__()
         self.beats = net
         self.layers = layers
-        self.embedding_dim = net.embedding_dim
+        self.num_features = net.num_features
         used = list(net.encoder.layers)[:layers]
         for layer in used[len(used) - finetune:] if finetune else []:
             layer.requires_grad_(True)
@@ -166,7 +166,7 @@ def beats(spec: InputSpec, *, checkpoint: str | None = None, layers: int | None 
                                 f"or set {BEATS_CHECKPOINT_ENV}")
         net = load_beats_checkpoint(Path(path).expanduser())
         log.info("BEATs: %s (%d layers, dim %d)", path, net.cfg.encoder_layers,
-                 net.embedding_dim)
+                 net.num_features)
     n_layers = net.cfg.encoder_layers
     if layers is not None:
         _whole("layers", layers, 1, n_layers)

@@ -108,7 +108,7 @@ class _HfEncoder(nn.Module):
         super().__init__()
         self.model = net
         self.layer = layer
-        self.embedding_dim = int(net.config.hidden_size)
+        self.num_features = int(net.config.hidden_size)
         layers = _layer_list(net)[:layer]
         for block in layers[len(layers) - finetune:] if finetune else []:
             block.requires_grad_(True)

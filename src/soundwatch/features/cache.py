@@ -23,6 +23,15 @@ _CHUNK = 1 << 20
 _memo: dict[tuple[str, int, int, int, int], str] = {}
 _memo_lock = threading.Lock()
 _prepared: set[str] = set()
+# np.load parses the .npy header with ast.literal_eval, and CPython 3.11.7 (this project's
+# Python) raised "SystemError: AST constructor recursion depth mismatch" in the full suite
+# when threads parsed at once: headers are read one thread at a time.
+_load_lock = threading.Lock()
+
+
+def _open_memmap(entry: Path) -> np.ndarray:
+    with _load_lock:
+        return np.load(entry, mmap_mode="r", allow_pickle=False)
 
 
 def default_cache_dir() -> Path:
@@ -155,7 +164,7 @@ class FeatureCache:
     def get(self, entry: Path) -> np.ndarray | None:
         """The stored array at ``entry`` as a read-only memmap, or ``None`` on a miss."""
         try:
-            arr = np.load(entry, mmap_mode="r", allow_pickle=False)
+            arr = _open_memmap(entry)
         except FileNotFoundError:
             self.misses += 1
             return None
@@ -173,7 +182,7 @@ class FeatureCache:
             self._describe(entry.parent, frontend)
         with atomic_path(entry) as tmp:
             np.save(tmp, np.ascontiguousarray(features), allow_pickle=False)
-        return np.load(entry, mmap_mode="r", allow_pickle=False)
+        return _open_memmap(entry)
 
     def _describe(self, folder: Path, frontend: Any) -> None:
         key = str(folder)

@@ -64,7 +64,7 @@ def test_ast_embeds_the_token_mean_of_its_fbank_input(folders):
     raw = kaldi_fbank(wave[:, 0] * 2 ** 15, window="hanning")
     torch.testing.assert_close(inputs[:, :48], (raw + 1.5) / 6.0)
     torch.testing.assert_close(inputs[:, 48:], torch.full((2, 16, 128), 1.5 / 6.0))
-    assert emb.shape == (2, 32) == (2, model.embedding_dim)
+    assert emb.shape == (2, 32) == (2, model.num_features)
     torch.testing.assert_close(emb, direct)
     model.train()
     assert not model.network.training
@@ -97,7 +97,7 @@ def test_offline_mode_loads_folders_and_names_what_is_missing(folders, monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-cache"))
     model = ENCODERS.create("hf-ast", spec=SPEC, model=str(folders / "ast"))
-    assert model.embedding_dim == 32
+    assert model.num_features == 32
     with pytest.raises(DetectorError) as info:
         ENCODERS.create("hf-ssl", spec=SPEC, model="someone/not-in-the-cache")
     message = str(info.value)

@@ -316,7 +316,7 @@ class Beats(nn.Module):
         self.layer_norm = nn.LayerNorm(cfg.embed_dim)
         if cfg.finetuned_model:
             self.predictor = nn.Linear(cfg.encoder_embed_dim, cfg.predictor_class)
-        self.embedding_dim = cfg.encoder_embed_dim
+        self.num_features = cfg.encoder_embed_dim
 
     @property
     def min_samples(self) -> int:

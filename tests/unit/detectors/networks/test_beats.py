@@ -133,7 +133,7 @@ def test_encoder_entry_embeds_windows_as_the_mean_token(reference, checkpoint):
     wave = torch.from_numpy(reference["waveform"])[:, None]
     with torch.inference_mode():
         emb = model.embed(wave).numpy()
-    assert emb.shape == (2, 48) == (2, model.embedding_dim)
+    assert emb.shape == (2, 48) == (2, model.num_features)
     np.testing.assert_allclose(emb, reference["features"].mean(axis=1), atol=1e-4)
     model.train()
     assert not model.network.training
@@ -156,7 +156,7 @@ def test_checkpoint_comes_from_the_environment_or_the_error_says_how(checkpoint,
     _one_line(info, BEATS_CHECKPOINT_ENV, "github.com/microsoft/unilm")
     monkeypatch.setenv(BEATS_CHECKPOINT_ENV, str(checkpoint))
     model = ENCODERS.create("beats", spec=InputSpec("windows", 1, 16000), layers=1)
-    assert model.embedding_dim == 48
+    assert model.num_features == 48
 
 
 @pytest.mark.parametrize("params, fragment", [
