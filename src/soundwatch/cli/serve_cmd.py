@@ -9,7 +9,7 @@ import typer
 
 from soundwatch.cli.app import app
 from soundwatch.cli.channel_option import ChannelOption, channel_value
-from soundwatch.cli.watch_cmd import AlertK, AlertN, Cooldown, make_alerter
+from soundwatch.cli.watch_cmd import AlertK, AlertN, Cooldown, ThresholdOption, make_alerter
 from soundwatch.errors import ConfigError
 
 
@@ -62,11 +62,7 @@ def serve(
     alert_k: AlertK = 1,
     alert_n: AlertN = 1,
     cooldown: Cooldown = 0.0,
-    threshold: Annotated[str | None, typer.Option(
-        "--threshold", help="Alarm level instead of each run's saved one (refitted on its "
-        "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
-        "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
-        show_default=False)] = None,
+    threshold: ThresholdOption = None,
     channel: ChannelOption = None,
     allow_no_token: Annotated[bool, typer.Option(
         "--allow-no-token", help="Serve a non-loopback --host without a --token (anyone "

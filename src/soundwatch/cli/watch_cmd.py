@@ -18,6 +18,11 @@ AlertN = Annotated[int, typer.Option("--alert-n", help="The alert window, in sco
 Cooldown = Annotated[float, typer.Option(
     "--cooldown", help="Seconds after an alert during which the same machine raises no "
     "other.")]
+ThresholdOption = Annotated[str | None, typer.Option(
+    "--threshold", help="Alarm level instead of the run's saved one (refitted on its "
+    "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
+    "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
+    show_default=False)]
 
 
 def make_alerter(on_anomaly: str | None, webhook: str | None, k: int, n: int,
@@ -67,11 +72,7 @@ def watch(
     alert_k: AlertK = 1,
     alert_n: AlertN = 1,
     cooldown: Cooldown = 0.0,
-    threshold: Annotated[str | None, typer.Option(
-        "--threshold", help="Alarm level instead of the run's saved one (refitted on its "
-        "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
-        "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
-        show_default=False)] = None,
+    threshold: ThresholdOption = None,
     channel: ChannelOption = None,
 ) -> None:
     """Watch a folder: score each new audio file once it is complete, record it, alert.
