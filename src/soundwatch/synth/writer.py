@@ -202,7 +202,6 @@ def run_chunks(
     parent = os.getpid()
     pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
                                initializer=_die_with_parent, initargs=(parent,))
-    failed = False
     try:
         # submit first: the workers are forked before the progress bar starts its thread
         futures = {pool.submit(_guarded, fn, parent, chunk, *args): len(chunk)
@@ -218,11 +217,13 @@ def run_chunks(
         finally:
             bar.stop()
     except BaseException:
-        failed = True
         _terminate(pool)  # an interrupted or failed run leaves no worker writing files
         raise
     finally:
-        pool.shutdown(wait=not failed, cancel_futures=True)
+        # wait even after terminating: the pool's manager thread then exits here, not at
+        # interpreter exit, where it could write to a closed pipe ("Exception ignored ...
+        # Bad file descriptor" on stderr after "interrupted (SIGTERM)")
+        pool.shutdown(wait=True, cancel_futures=True)
     return done
 
 
