@@ -243,7 +243,7 @@ def test_registry_covers_2020_to_2026_and_mimii():
     names = set(sources.dataset_names())
     for year in range(2020, 2027):
         assert {f"dcase{year}-dev", f"dcase{year}-add"} <= names
-    assert {"dcase2025-eval", "mimii", "dcase2024-truth"} <= names
+    assert {"dcase2025-eval", "dcase2026-eval", "mimii", "dcase2024-truth"} <= names
     mimii = sources.SOURCES["mimii"]
     assert len(mimii.archives) == 12 and all(len(a.md5 or "") == 32 for a in mimii.archives)
     assert {a.subdir for a in mimii.archives} >= {"-6_dB_fan", "6_dB_valve"}
