@@ -27,6 +27,7 @@ from soundwatch.atomic import write_json
 from soundwatch.datasets import names
 from soundwatch.errors import DetectorError, EvaluationError
 from soundwatch.thresholds import (
+    DEFAULT_POLICY,
     GAMMA_QUANTILE,
     contamination_threshold,
     false_alarm,
@@ -48,9 +49,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_POLICY = "far:0.01"
-"""The decision policy unless the user sets one (see :mod:`soundwatch.thresholds`)."""
 
 DECISIONS_DIR = "decisions"
 """Folder of a run holding one ``<machine>.json`` decision rule per machine type."""
@@ -202,8 +200,9 @@ class Decider:
             raise DetectorError(
                 getattr(detector, "name", "detector"), "has no fitted threshold (retrain it)"
             )
-        policy = str(getattr(detector, "threshold_policy_", "gamma:0.9"))
-        return cls(float(threshold), np.sort(np.asarray(train, dtype=np.float64)), policy)
+        # every detector fits its threshold_ with the default policy (composed, ensemble)
+        return cls(float(threshold), np.sort(np.asarray(train, dtype=np.float64)),
+                   DEFAULT_POLICY)
 
     def with_policy(self, policy: str) -> Decider:
         """The same training scores (and sections) fitted with another policy."""

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from soundwatch.detectors.base import Detector, read_npz, resolve_labels, write_npz
+from soundwatch.detectors.windows import as_channels
 from soundwatch.errors import DetectorError
 
 if TYPE_CHECKING:
@@ -75,12 +76,6 @@ def feature_rows(feats: np.ndarray, layout: str) -> np.ndarray:
     if layout == "rows":
         return arr.reshape(arr.shape[0], -1)
     return arr.reshape(-1, arr.shape[-1]).T
-
-
-def as_channels(feats: np.ndarray) -> np.ndarray:
-    """One clip's features as ``[C, T]`` float32 (a waveform ``[L]`` becomes ``[1, L]``)."""
-    f = np.asarray(feats, dtype=np.float32)
-    return f[None] if f.ndim == 1 else f.reshape(-1, f.shape[-1])
 
 
 class ComposedDetector(Detector):

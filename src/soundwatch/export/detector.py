@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from soundwatch.decisions import DEFAULT_POLICY
 from soundwatch.detectors.windows import score_windows
 from soundwatch.errors import ConfigError, DetectorError
 
@@ -242,8 +243,7 @@ def _export_composed(detector: Any, directory: str | Path, machine: str | None,
         seconds = max(2.0, 3.0 * window * int(getattr(cfg, "hop_length", 1)) / sr)
     parts = ExportParts(graph=graph, sample_rate=sr, view=view, pooling=pooling,
                         scorer=detector.scorer_,
-                        threshold=(float(detector.threshold_),
-                                   str(getattr(detector, "threshold_policy_", "gamma"))),
+                        threshold=(float(detector.threshold_), DEFAULT_POLICY),
                         train_scores=detector.train_scores_, info=info, channel=channel)
     return write_export(directory, parts, example_seconds=seconds, opset=opset), sr, seconds
 

@@ -20,7 +20,7 @@ from soundwatch.config import parse_channel
 from soundwatch.decisions import section_of_path
 from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError, DetectorError
-from soundwatch.run_decisions import load_deciders
+from soundwatch.run_decisions import machine_decider
 from soundwatch.runs import Run
 from soundwatch.sensor import check_file, check_signal
 
@@ -108,7 +108,7 @@ class LoadedMachine:
 class MachineScorer:
     """Every machine type of one or more run folders, ready to score clips.
 
-    Detectors and deciders (:func:`soundwatch.run_decisions.load_deciders`) are loaded once.
+    Detectors and deciders (:func:`soundwatch.run_decisions.machine_decider`) are loaded once.
     Scoring is thread-safe for concurrent callers: detectors are only read.
 
     Args:
@@ -133,15 +133,15 @@ class MachineScorer:
         self.machines: dict[str, LoadedMachine] = {}
         for root in runs:
             run = Run.open(root)
-            deciders = load_deciders(run.root, threshold)
             chan = run.channel() if channel is None else parse_channel(channel)
             for machine in run.machines():
                 if machine in self.machines:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
                                       f"{self.machines[machine].run}; give each type once")
-                self.machines[machine] = LoadedMachine(machine, Path(run.root),
-                                                       load_run_detector(run, machine),
-                                                       deciders[machine], chan)
+                detector = load_run_detector(run, machine)  # once: the decider reuses it
+                decider = machine_decider(run, machine, detector, policy=threshold)
+                self.machines[machine] = LoadedMachine(machine, Path(run.root), detector,
+                                                       decider, chan)
         log.info("loaded %d machine type(s): %s", len(self.machines), ", ".join(self.machines))
 
     def warm_up(self, seconds: float = 2.0, sr: int = 16000) -> None:

@@ -90,3 +90,31 @@ def test_plan_feed_interleaves(tmp_path):
         plan_feed([tmp_path], ["fan"], machine="valve")
     with pytest.raises(ConfigError, match="no such"):
         plan_feed([tmp_path / "missing"], ["fan"])
+
+
+def test_an_old_run_loads_each_detector_once(monitor_run, tmp_path, monkeypatch):
+    """A run trained before decision rules were saved: its rule comes from the one loaded
+    detector, which the scorer does not load a second time."""
+    import shutil
+
+    import soundwatch.detectors.loading as loading
+    import soundwatch.monitor.scoring as scoring
+    import soundwatch.run_decisions as run_decisions
+
+    old = tmp_path / "old_run"
+    shutil.copytree(monitor_run, old)
+    shutil.rmtree(old / "decisions")
+    loads: list[str] = []
+    real = loading.load_run_detector
+
+    def counting(run, machine, *args, **kwargs):
+        loads.append(machine)
+        return real(run, machine, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "load_run_detector", counting)
+    monkeypatch.setattr(run_decisions, "load_run_detector", counting)
+    loaded = MachineScorer([old])
+    assert sorted(loads) == ["fan", "pump"]
+    fan = loaded.machines["fan"]
+    assert fan.decider.threshold == pytest.approx(fan.detector.threshold_)
+    assert fan.decider.policy == "far:0.01"

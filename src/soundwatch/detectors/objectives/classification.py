@@ -20,6 +20,7 @@ from soundwatch.detectors.objectives.anomalies import (
 )
 from soundwatch.detectors.objectives.base import Objective, Plan, TrainInput
 from soundwatch.detectors.objectives.labels import AUX_FIELDS, auxiliary_labels
+from soundwatch.detectors.windows import as_channels
 from soundwatch.errors import DetectorError
 from soundwatch.training.data import WindowDataset, pad_to
 
@@ -32,7 +33,6 @@ __all__ = [
     "SupervisedObjective",
     "SyntheticClips",
     "SyntheticObjective",
-    "as_2d",
     "bce_loss",
     "exchange_features",
     "ce_loss",
@@ -44,11 +44,6 @@ log = logging.getLogger(__name__)
 MARGINS = ("adacos", "arcface")
 SYNTHETIC_CLASSES = ("binary", "kinds")
 
-
-def as_2d(f: np.ndarray) -> np.ndarray:
-    """One clip's features as ``[C, T]`` (a waveform ``[L]`` becomes ``[1, L]``)."""
-    f = np.asarray(f, dtype=np.float32)
-    return f[None] if f.ndim == 1 else f.reshape(-1, f.shape[-1])
 
 
 def bce_loss(model: nn.Module, batch: Any) -> torch.Tensor:
@@ -244,7 +239,7 @@ class SyntheticClips(Dataset):
             label = self.offset + self.generator.kinds.index(kind) if self.multiclass else 1
         with torch.inference_mode():
             feats = self.frontend(torch.from_numpy(np.ascontiguousarray(wave))[None])[0]
-        feats = as_2d(feats.numpy())
+        feats = as_channels(feats.numpy())
         t = feats.shape[-1]
         if t > self.window:
             start = int(rng.integers(0, t - self.window + 1))
