@@ -89,6 +89,7 @@ class Part:
 class FrontendPart(Part):
     """The front-end (:mod:`soundwatch.features.frontends`): it gives ``rows`` or ``windows``."""
 
+    kind = "frontend"
     registry_path = ("soundwatch.features.frontends", "FRONTENDS")
 
     def config(self) -> Any:
@@ -123,6 +124,7 @@ class FrontendPart(Part):
 class EncoderPart(Part):
     """The encoder network's entry (:mod:`soundwatch.detectors.encoders`)."""
 
+    kind = "encoder"
     registry_path = ("soundwatch.detectors.encoders", "ENCODERS")
 
     @property
@@ -172,6 +174,7 @@ class EncoderPart(Part):
 class ObjectivePart(Part):
     """The training objective (:mod:`soundwatch.detectors.objectives`)."""
 
+    kind = "objective"
     registry_path = ("soundwatch.detectors.objectives", "OBJECTIVES")
 
     @property
@@ -193,12 +196,14 @@ class ObjectivePart(Part):
 class PoolingPart(Part):
     """The pooling of the ``vectors`` view (:mod:`soundwatch.detectors.pooling`)."""
 
+    kind = "pooling"
     registry_path = ("soundwatch.detectors.pooling", "POOLINGS")
 
 
 class ScorerPart(Part):
     """The scorer (:mod:`soundwatch.detectors.scorers`): it needs one view."""
 
+    kind = "scorer"
     registry_path = ("soundwatch.detectors.scorers", "SCORERS")
 
     @property
@@ -212,6 +217,8 @@ class TrainingPart(Part):
 
     ``name`` is ``"train"`` when the composition trains a network, ``None`` otherwise.
     """
+
+    kind = "training"
 
     def accepted(self) -> set[str]:  # noqa: D102
         from soundwatch.training.spec import TrainSpec
@@ -397,7 +404,8 @@ class AddedParts:
         kinds = added_kinds()
         if kind not in kinds:
             raise DetectorError(f"{self.name}.parts", f"unknown part kind {kind!r} (added "
-                                f"kinds: {', '.join(kinds) or 'none'})")
+                                f"kinds: {', '.join(kinds) or 'none'}; is the module or "
+                                "plugin that registers it installed?)")
         name, params = self._added(kind)
         return PARTS[kind](name, params, f"{self.name}.{kind}")  # type: ignore[return-value]
 
@@ -411,7 +419,8 @@ class AddedParts:
         return out
 
     def set_params(self, **params: Any) -> Self:  # noqa: D102 - see Detector.set_params
-        kinds = added_kinds()
+        names = set(self._param_names())  # type: ignore[attr-defined]
+        kinds = set(added_kinds()) - names  # a kind named like a hyper-parameter is refused
         if "parts" in params:
             self.parts = params.pop("parts")
         mine: dict[str, Any] = {}
@@ -419,7 +428,7 @@ class AddedParts:
             kind, sep, _ = key.partition("__")
             if kind in kinds:
                 mine[key] = params.pop(key)
-            elif not sep and key not in self._param_names():  # type: ignore[attr-defined]
+            elif not sep and key not in names:
                 owner = self._added_owner(key)
                 if owner is not None:
                     mine[f"{owner}__{key}"] = params.pop(key)

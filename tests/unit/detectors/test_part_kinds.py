@@ -107,10 +107,6 @@ def test_kinds_are_registered_only_inside_the_fixture(kinds):
     assert set(BUILT_IN_PARTS) <= set(PARTS)
 
 
-def test_no_added_kind_leaks_out_of_a_test():
-    assert "calib" not in PARTS and "post" not in PARTS
-
-
 def test_params_deep_set_route_remove_and_clone(kinds):
     det = create_detector("mahalanobis", calib="center", calib__factor=2.0)
     assert det.parts == {"calib": {"name": "center", "params": {"factor": 2.0}}}
@@ -245,6 +241,11 @@ def test_register_part_refuses_bad_kinds(kinds):
     with pytest.raises(DetectorError, match="already registered by CalibPart"):
         register_part("calib")(Other)
     register_part("calib")(CalibPart)  # the same class again (a re-import) is fine
+    # a kind named like a hyper-parameter never shadows it, and cannot be chosen
+    register_part("seed")(type("SeedPart", (AddedPart,), {"entries": CALIBS}))
+    assert create_detector("mahalanobis", seed=3).seed == 3
+    with pytest.raises(DetectorError, match="'seed' is a hyper-parameter"):
+        create_detector("mahalanobis", parts={"seed": "center"})
     with pytest.raises(DetectorError, match="AddedPart subclass"):
         register_part("plain")(Transform)  # type: ignore[arg-type]
 
@@ -254,3 +255,8 @@ def test_export_refuses_added_parts_with_a_reason(kinds):
 
     assert export_reason(create_detector("mahalanobis")) is None
     assert "calib" in export_reason(create_detector("mahalanobis", calib="center"))
+
+
+def test_no_added_kind_leaks_out_of_a_test():
+    """After the tests above (in file order), none of their kinds remains registered."""
+    assert not {"calib", "post", "seed"} & set(PARTS)
