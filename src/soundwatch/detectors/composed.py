@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from soundwatch.detectors.base import Detector, read_npz, resolve_labels, write_npz
+from soundwatch.detectors.parts import AddedParts
 from soundwatch.detectors.windows import as_channels
 from soundwatch.errors import DetectorError
 
@@ -78,7 +79,7 @@ def feature_rows(feats: np.ndarray, layout: str) -> np.ndarray:
     return arr.reshape(-1, arr.shape[-1]).T
 
 
-class ComposedDetector(Detector):
+class ComposedDetector(AddedParts, Detector):
     """A detector composed of registered parts, each chosen by name with its own params.
 
     Data flow: clips -> front-end features (cached) -> [encoder network trained by an
@@ -106,6 +107,8 @@ class ComposedDetector(Detector):
         scorer_params: Its parameters (``seed`` defaults to the detector's).
         training: Training hyper-parameters (:class:`~soundwatch.training.spec.TrainSpec`
             fields: epochs, batch_size, lr, optimizer, ...).
+        parts: Added part kinds (:func:`~soundwatch.detectors.parts.register_part`):
+            kind -> ``{"name": ..., "params": {...}}``, run at their hooks in this order.
         window_frames: Window length of windowed encoders (``None``: the shortest
             training clip), capped at the shortest training clip.
         train_hop: Hop of the training windows (``None``: half a window).
@@ -136,6 +139,7 @@ class ComposedDetector(Detector):
         scorer: str = "mahalanobis",
         scorer_params: dict[str, Any] | None = None,
         training: dict[str, Any] | None = None,
+        parts: dict[str, Any] | None = None,
         window_frames: int | None = None,
         train_hop: int | None = None,
         score_hop: int | None = None,
@@ -152,6 +156,7 @@ class ComposedDetector(Detector):
         self.scorer = scorer
         self.scorer_params = scorer_params
         self.training = training
+        self.parts = parts
         self.window_frames = window_frames
         self.train_hop = train_hop
         self.score_hop = score_hop
@@ -159,13 +164,15 @@ class ComposedDetector(Detector):
 
     # ----------------------------------------------------------------- parts
     def part(self, kind: str) -> Part:
-        """The typed part ``kind`` (``frontend``, ``encoder``, ..., ``training``).
+        """The typed part ``kind`` (``frontend``, ``encoder``, ..., ``training``, an added kind).
 
         Built from the saved form (the choice and its params dict) each time it is asked
         for: it is cheap, and the detector keeps no part objects besides its params.
         """
         from soundwatch.detectors.parts import PARTS
 
+        if kind not in self._nested:
+            return self.added_part(kind)
         if kind == "training":
             name = "train" if self.encoder is not None and self.objective is not None else None
         else:
@@ -242,6 +249,7 @@ class ComposedDetector(Detector):
             raise DetectorError(f"{self.name}.scorer", f"{self.scorer} needs the "
                                 f"{scorer.requires!r} view; this composition offers "
                                 f"{', '.join(views)}")
+        self.check_added()
 
     def _check_encoder(self, frontend: Part, encoder: Any, objective: Any) -> None:
         """The rules between the encoder and the front-end, the windows and the objective."""
@@ -476,19 +484,26 @@ class ComposedDetector(Detector):
             return [self._pooled(self.view_items([f], view, context), view)[0] for f in feats]
         return self._pooled(self.view_items(feats, view, context), view)
 
-    def _fit_scorer(self, items: list[np.ndarray], domains: list[str | None]
-                    ) -> tuple[Any, np.ndarray]:
-        """The scorer fitted on all clips, and the clips' out-of-fold scores.
+    def _fit_scorer(self, items: list[np.ndarray], domains: list[str | None]) -> None:
+        """Fit the scorer on all clips, its out-of-fold scores and the threshold on them.
 
-        The folds run first and the full scorer is fitted after them, so that a fold's
-        scorer and the full one (two k-NN banks of nearly every frame) never coexist.
+        The added parts run at their hooks (``items`` before the scorer, ``scores`` on
+        its out-of-fold scores). The folds run first and the full scorer is fitted after
+        them, so that a fold's scorer and the full one (two k-NN banks of nearly every
+        frame) never coexist.
         """
+        from soundwatch.decisions import Decider
+
+        self.parts_ = {}
+        items = self.fit_added("items", items, domains)
         scorer = self._make_scorer()
         oof = self._oof_scores(items, domains, scorer) if scorer.needs_fit else None
         scorer.fit(items, domains)
         if oof is None:
             oof = self._oof_scores(items, domains, scorer)
-        return scorer, oof
+        self.scorer_ = scorer
+        self.train_scores_ = self.fit_added("scores", oof, domains)
+        self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
 
     def _oof_scores(self, items: list[np.ndarray], domains: list[str | None],
                     template: Any = None) -> np.ndarray | None:
@@ -524,8 +539,6 @@ class ComposedDetector(Detector):
     def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None,
             context: RunContext | None = None) -> Self:
         """Learn from training clips (see :meth:`Detector.fit`)."""
-        from soundwatch.decisions import Decider
-
         self.validate_params()
         ctx = self._context(context)
         clips = list(clips)
@@ -540,9 +553,7 @@ class ComposedDetector(Detector):
         normal = [i for i in range(len(clips)) if y is None or y[i] == 0]
         items = self._scorer_inputs([feats[i] for i in normal], ctx)
         del feats
-        domains = [clips[i].domain for i in normal]
-        self.scorer_, self.train_scores_ = self._fit_scorer(items, domains)
-        self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
+        self._fit_scorer(items, domains=[clips[i].domain for i in normal])
         return self
 
     def refit_scorer(self, clips: Sequence[Clip], context: RunContext | None = None,
@@ -558,8 +569,6 @@ class ComposedDetector(Detector):
         Raises:
             DetectorError: A change to a part that would need retraining.
         """
-        from soundwatch.decisions import Decider
-
         self._check_fitted()
         frozen = ("frontend", "frontend_params", "encoder", "encoder_params", "objective",
                   "objective_params", "training", "window_frames", "train_hop")
@@ -576,9 +585,7 @@ class ComposedDetector(Detector):
         feats = self.clip_features(clips, context)
         items = self._scorer_inputs(feats, context)
         del feats
-        domains = [c.domain for c in clips]
-        self.scorer_, self.train_scores_ = self._fit_scorer(items, domains)
-        self.threshold_ = Decider.from_training_scores(self.train_scores_).threshold
+        self._fit_scorer(items, [c.domain for c in clips])
         return self
 
     def _checked(self, scores: np.ndarray, n: int) -> np.ndarray:
@@ -594,8 +601,8 @@ class ComposedDetector(Detector):
                        ) -> np.ndarray:
         """Scores of clips given their front-end features."""
         self._check_fitted()
-        return self._checked(self.scorer_.score(self._scorer_inputs(feats, context)),
-                             len(feats))
+        items = self.apply_added("items", self._scorer_inputs(feats, context))
+        return self._checked(self.apply_added("scores", self.scorer_.score(items)), len(feats))
 
     def score(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
         """Anomaly score per clip (float64, higher = more anomalous)."""
@@ -626,6 +633,7 @@ class ComposedDetector(Detector):
     # ----------------------------------------------------------------- persistence
     def _save_state(self, directory: Path) -> dict[str, Any]:
         arrays = {f"scorer/{k}": v for k, v in self.scorer_.state().items()}
+        arrays.update(self.added_state())
         arrays["train_scores"] = np.asarray(self.train_scores_, dtype=np.float64)
         write_npz(directory / STATE_FILE, arrays)
         meta: dict[str, Any] = {"threshold": float(self.threshold_)}
@@ -645,6 +653,7 @@ class ComposedDetector(Detector):
             self.scorer_ = self._make_scorer().load_state(scorer_arrays)
             self.train_scores_ = arrays["train_scores"]
             self.threshold_ = float(meta["threshold"])
+            self.load_added(arrays, directory / STATE_FILE)
         except (KeyError, TypeError, ValueError) as exc:
             raise DetectorError(directory / STATE_FILE, f"incomplete detector state "
                                 f"(missing {exc})") from exc

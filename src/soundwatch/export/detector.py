@@ -69,6 +69,8 @@ def export_reason(detector: Any) -> str | None:
         reason = f"front-end {detector.frontend!r} has no ONNX twin ({exc.reason})"
     if reason is not None:
         return f"front-end {detector.frontend}: {reason}"
+    if detector.parts:  # added part kinds (detectors.parts.register_part) have no ONNX twin
+        return f"added part {', '.join(detector.parts)} is not in the ONNX export"
     if detector.part("scorer").needs == "elbo":
         return _ELBO_REASON
     model = getattr(detector, "network_", None)

@@ -6,20 +6,21 @@ import pytest
 
 from soundwatch.detectors import create_detector, list_detectors
 from soundwatch.detectors.composed import ComposedDetector
-from soundwatch.detectors.parts import PARTS, EncoderPart, ScorerPart
+from soundwatch.detectors.parts import BUILT_IN_PARTS, PARTS, EncoderPart, ScorerPart
 from soundwatch.errors import DetectorError
 
 COMPOSED = [n for n in list_detectors() if isinstance(create_detector(n), ComposedDetector)]
 
 
 def test_every_nested_part_has_a_part_type():
-    assert set(PARTS) == set(ComposedDetector._nested)
+    assert set(BUILT_IN_PARTS) == set(ComposedDetector._nested)
+    assert set(BUILT_IN_PARTS) <= set(PARTS)  # then the added kinds (test_part_kinds.py)
 
 
 @pytest.mark.parametrize("name", COMPOSED)
 def test_each_part_of_a_preset_checks_itself_and_the_scorer_gets_its_view(name):
     det = create_detector(name)
-    for kind, cls in PARTS.items():
+    for kind, cls in BUILT_IN_PARTS.items():
         part = det.part(kind)
         assert type(part) is cls
         part.check()
