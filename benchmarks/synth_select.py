@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_doc import machine, write_section
+from bench_doc import machine, publish
 from bench_runs import train_and_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
             "(seed 0) in \"Synthetic machines (DCASE 2024 layout)\"." if best in PRESETS
             else ".")) if best else "No result.",
     ])
-    print()
-    print(text)
-    if not args.no_write:
-        print(f"written: {write_section('synth-select', text)}")
+    publish("synth-select", text, write=not args.no_write)
     return 0
 
 
