@@ -11,12 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from soundwatch.detectors.encoders import (
-    EncoderModel,
-    InputSpec,
-    check_whole,
-    register_encoder,
-)
+from soundwatch.detectors.encoders import EncoderModel, InputSpec, check_whole, register_encoder
 from soundwatch.detectors.networks.beats import Beats, BeatsConfig
 from soundwatch.errors import DetectorError
 
