@@ -141,7 +141,8 @@ def train(
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="YAML config or preset name (configs/<name>.yaml)."),
+        typer.Option("--config", "-c",
+                     help="YAML config file, or a shipped config's name (configs/<name>.yaml)."),
     ] = None,
     machine: Annotated[
         list[str] | None, typer.Option("--machine", "-m", help="Machine type (repeatable).")
