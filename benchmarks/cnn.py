@@ -41,8 +41,8 @@ REF = "ae-mahalanobis"
 """The reference of the synthetic-machines task."""
 
 
-def preset(name: str) -> str | None:
-    """The YAML preset name when it exists (``soundwatch/configs/<name>.yaml``), else None."""
+def shipped(name: str) -> str | None:
+    """``name`` when it is a shipped config (``soundwatch/configs/<name>.yaml``), else None."""
     from soundwatch.config import find_config
 
     return name if find_config(name) is not None else None
@@ -55,7 +55,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
-    from bench_runs import preset_epochs, train_and_score
+    from bench_runs import config_epochs, train_and_score
     from soundwatch.synth.pink_noise import synth_pink_noise
 
     n_train, n_test, seconds = (120, 80, 5.0) if quick else (400, 200, 10.0)
@@ -66,10 +66,10 @@ def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
         config = f"{name}-pink"
         params = {}
         if quick:
-            params["epochs"] = max(2, (preset_epochs(name, config) or 10) // 3)
+            params["epochs"] = max(2, (config_epochs(name, config) or 10) // 3)
         out = data / "runs" / f"pink-{name}"
         shutil.rmtree(out, ignore_errors=True)
-        res = train_and_score(root, name, out, preset=config, params=params)
+        res = train_and_score(root, name, out, config=config, params=params)
         value = auc(res.test["label"].to_numpy(), res.test["score"].to_numpy())
         print(f"pink {name}: AUC {value:.4f}, fit {res.fit_s:.0f} s", flush=True)
         rows.append((f"pink-noise, supervised, `{name}` (`configs/{name}-pink.yaml`), "
@@ -80,7 +80,7 @@ def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
 def _fit_score(job: tuple[str, str | None, dict[str, Any], str, str, int, str]) -> Any:
     """One detector on one machine type through the pipeline: its test scores table.
 
-    Runs in a worker process; ``job`` = (detector, preset, overrides, data root, machine
+    Runs in a worker process; ``job`` = (detector, config, overrides, data root, machine
     type, seed, run folder).
     """
     from bench_runs import train_and_score
@@ -89,7 +89,7 @@ def _fit_score(job: tuple[str, str | None, dict[str, Any], str, str, int, str]) 
     logging.disable(logging.WARNING)
     name, config, params, root, machine_type, seed, out = job
     shutil.rmtree(out, ignore_errors=True)
-    return train_and_score(Path(root), name, Path(out), preset=config, params=params,
+    return train_and_score(Path(root), name, Path(out), config=config, params=params,
                            seed=seed, machines=[machine_type]).test
 
 
@@ -116,10 +116,10 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: i
 
     systems: dict[str, tuple[str, str | None, dict[str, Any]]] = {
         REF: (REF, None, {"epochs": 20 if quick else 60}),
-        "cnn1d auxiliary": ("cnn1d", preset("cnn1d"), cap),
-        "cnn1d synthetic": ("cnn1d", preset("cnn1d-synthetic"), cap),
-        "wavevision auxiliary": ("wavevision", preset("wavevision"), cap),
-        "wavevision synthetic": ("wavevision", preset("wavevision-synthetic"), cap),
+        "cnn1d auxiliary": ("cnn1d", shipped("cnn1d"), cap),
+        "cnn1d synthetic": ("cnn1d", shipped("cnn1d-synthetic"), cap),
+        "wavevision auxiliary": ("wavevision", shipped("wavevision"), cap),
+        "wavevision synthetic": ("wavevision", shipped("wavevision-synthetic"), cap),
     }
     keys = [(label, seed, m) for label in systems for seed in range(seeds)
             for m in machine_types]
@@ -186,7 +186,7 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
         for name in ("cnn1d", "wavevision"):
             for objective in ("synthetic", "auxiliary"):
                 config = f"{name}-synthetic" if objective == "synthetic" else name
-                cfg = resolve_config(None, name, preset(config),
+                cfg = resolve_config(None, name, shipped(config),
                                      params={"epochs": 1, "batch_size": 4, "val_fraction": 0.0})
                 det = make_detector(cfg).fit(clips)
                 ms = median_score_ms(det, signals, sr)

@@ -12,7 +12,7 @@ Sections (``--only`` takes a comma-separated subset):
 
 * ``accept``   the issue-5 acceptance row: pink-noise task (synthetic base, SNR 0-10 dB,
                400 train / 200 test 10 s clips), supervised ``cnn1d`` and ``wavevision``
-               with their ``configs/*-pink.yaml`` presets: AUC and training wall time.
+               with their ``configs/*-pink.yaml`` configs: AUC and training wall time.
 * ``pink``     pink-noise detection at SNR +10, +5, 0, -5, -10 dB: AUC, F1, accuracy of
                every detector, supervised and unsupervised; AUC-vs-SNR plot.
 * ``machines`` synthetic machines (DCASE 2024 layout): AUC (source), AUC (target), pAUC,
@@ -23,8 +23,8 @@ Sections (``--only`` takes a comma-separated subset):
 * ``speed``    feature throughput (benchmarks/features.py), training seconds per epoch and
                inference milliseconds per 10 s clip for every detector.
 
-Hyper-parameters come from the ``configs/`` presets; only ``epochs`` is capped to fit the
-time budget (every cap is printed and written). Everything runs on the CPU with one torch
+Hyper-parameters come from the shipped ``configs/`` (else the detector presets); only
+``epochs`` is capped to fit the time budget (every cap is printed and written). Everything runs on the CPU with one torch
 thread (``OMP_NUM_THREADS``, default 1) and fixed seeds; the feature-throughput rows use
 the usable cores, as the feature targets are for 2 cores. Scratch data goes to ``--out``
 (default: a temporary folder that is deleted afterwards), never into the repository. A
@@ -90,14 +90,14 @@ class Scale:
     """Data sizes and epoch caps of one mode (full or quick).
 
     Epoch caps map a detector name (or ``default``) to the epochs used instead of the
-    preset's (only when the preset has more).
+    detector's (only when it has more).
     """
 
     name: str
     budget_min: float
     section_budget_min: dict[str, float]
     accept: tuple[int, int, float]  # n_train, n_test, seconds
-    accept_epochs: dict[str, int] | None  # None: the presets' epochs
+    accept_epochs: dict[str, int] | None  # None: the configs' epochs
     snrs: tuple[float, ...]
     pink: tuple[int, int, float]
     pink_epochs: dict[str, int]
@@ -262,35 +262,35 @@ class System:
     label: str
     name: str
     params: dict[str, Any]
-    preset: str
+    config: str
 
 
-def make_system(ctx: Ctx, section: str, name: str, preset: str | None = None,
+def make_system(ctx: Ctx, section: str, name: str, config: str | None = None,
                 objective: str | None = None, epochs: int | None = None,
                 label: str | None = None) -> System:
-    """A detector with its preset (when one exists) and an ``epochs`` cap (recorded)."""
-    from bench_runs import preset_epochs
+    """A detector with its shipped config (when one exists) and an ``epochs`` cap (recorded)."""
+    from bench_runs import config_epochs
     from soundwatch.config import find_config
 
-    preset = preset or name
-    if find_config(preset) is None:
-        preset = None
+    config = config or name
+    if find_config(config) is None:
+        config = None
     params: dict[str, Any] = {}
     if objective is not None:
         params["objective"] = objective
-    old = preset_epochs(name, preset) if epochs is not None else None
+    old = config_epochs(name, config) if epochs is not None else None
     if old is not None and epochs is not None and old > epochs:
         params["epochs"] = epochs
         note = f"{section}: `{label or name}` epochs {old} -> {epochs}"
         if note not in ctx.overrides:
             ctx.overrides.append(note)
-    return System(label or name, name, params, preset or "(detector defaults)")
+    return System(label or name, name, params, config or "(detector defaults)")
 
 
 def unsupervised_systems(ctx: Ctx, section: str, caps: dict[str, int],
                          names: Sequence[str] | None = None,
                          both_objectives: bool = True) -> list[System]:
-    """Every registered detector (or ``names``) with its preset; networks in both objectives."""
+    """Every registered detector (or ``names``) with its config; networks in both objectives."""
     from soundwatch.detectors import list_detectors
 
     systems = []
@@ -299,9 +299,9 @@ def unsupervised_systems(ctx: Ctx, section: str, caps: dict[str, int],
             objectives = ("auxiliary", "synthetic") if both_objectives else (None,)
             for obj in objectives:
                 label = f"{name} {obj}" if obj else f"{name} (preset objective)"
-                # the synthetic objective has its own presets (configs/<net>-synthetic.yaml)
-                preset = f"{name}-synthetic" if obj == "synthetic" else None
-                systems.append(make_system(ctx, section, name, preset=preset,
+                # the synthetic objective has its own configs (configs/<net>-synthetic.yaml)
+                config = f"{name}-synthetic" if obj == "synthetic" else None
+                systems.append(make_system(ctx, section, name, config=config,
                                            epochs=cap(caps, name), label=label))
         elif name in ("ensemble",):
             continue  # compositions of the others: benchmarked in their own section
@@ -320,8 +320,8 @@ def fit_and_score(ctx: Ctx, system: System, data: Path, tag: str,
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in system.label)
     out = ctx.out / "runs" / f"{tag}-{safe}"
     shutil.rmtree(out, ignore_errors=True)
-    preset = None if system.preset.startswith("(") else system.preset
-    return train_and_score(data, system.name, out, preset=preset, params=system.params,
+    config = None if system.config.startswith("(") else system.config
+    return train_and_score(data, system.name, out, config=config, params=system.params,
                            seed=SEED, machines=machines, cache_dir=ctx.cache_dir)
 
 
@@ -352,7 +352,7 @@ def section_accept(ctx: Ctx) -> Result:
     rows, extra = [], {}
     for name in NETWORKS:
         epochs = None if ctx.scale.accept_epochs is None else ctx.scale.accept_epochs[name]
-        system = make_system(ctx, "accept", name, preset=f"{name}-pink", epochs=epochs)
+        system = make_system(ctx, "accept", name, config=f"{name}-pink", epochs=epochs)
         try:
             fs = fit_and_score(ctx, system, data, "accept")
             m = _labelled_metrics(fs, "fixed:0.5")
@@ -382,7 +382,7 @@ def section_accept(ctx: Ctx) -> Result:
 def section_pink(ctx: Ctx) -> Result:
     n_train, n_test, seconds = ctx.scale.pink
     ep = ctx.scale.pink_epochs
-    sup = [make_system(ctx, "pink", n, preset=f"{n}-pink", epochs=cap(ep, n),
+    sup = [make_system(ctx, "pink", n, config=f"{n}-pink", epochs=cap(ep, n),
                        label=f"{n} supervised")
            for n in NETWORKS]
     names = ["cnn1d", "wavevision", "vae1d", "unet1d-ae", REFERENCE, "gmm", "knn",
@@ -432,7 +432,7 @@ def section_pink(ctx: Ctx) -> Result:
         f"{counts}. **Supervised**: `cnn1d`/`wavevision` with `configs/<net>-pink.yaml` "
         "(objective supervised) trained on the labelled training clips; F1/accuracy at "
         "probability 0.5. **Unsupervised**: every detector trained on the normal training "
-        "clips only, with its `configs/<name>.yaml` preset (`cnn1d`/`wavevision`: the "
+        "clips only, with its `configs/<name>.yaml` config (`cnn1d`/`wavevision`: the "
         "preset's `auxiliary` objective; with a single class it learns normal vs. synthetic "
         "anomalies, which include pink noise, so it has seen the kind of anomaly it is "
         "tested on); F1/accuracy at the DCASE-baseline `gamma` threshold (90 % quantile of a "
@@ -686,8 +686,8 @@ def section_speed(ctx: Ctx) -> Result:
     det_rows = []
     for system in systems:
         try:
-            preset = None if system.preset.startswith("(") else system.preset
-            det = make_detector(resolve_config(None, system.name, preset, params=system.params,
+            config = None if system.config.startswith("(") else system.config
+            det = make_detector(resolve_config(None, system.name, config, params=system.params,
                                                seed=SEED, device="cpu"))
             log_dir = ctx.out / "speed-logs" / system.label.replace(" ", "-")
             t0 = time.perf_counter()
@@ -769,7 +769,8 @@ def render(results: list[Result], ctx: Ctx, info: dict[str, str], commit: str, d
         f"* Python {info['python']}, torch {info['torch']}; seed {SEED}; "
         f"load average at start {info['load']}",
         f"* Peak RSS of the whole run (ru_maxrss): {maxrss_mb():.0f} MB",
-        "* Hyper-parameters: the `configs/` presets; overrides (epoch caps to fit the budget): "
+        "* Hyper-parameters: the shipped configs (`configs/`); overrides (epoch caps to fit the "
+        "budget): "
         + ("; ".join(ctx.overrides) if ctx.overrides else "none"),
         "",
         "## Budget",
