@@ -24,13 +24,13 @@ Sections (``--only`` takes a comma-separated subset):
                inference milliseconds per 10 s clip for every detector.
 
 Hyper-parameters come from the shipped ``configs/`` (else the detector presets); only
-``epochs`` is capped to fit the time budget (every cap is printed and written). Everything runs on the CPU with one torch
-thread (``OMP_NUM_THREADS``, default 1) and fixed seeds; the feature-throughput rows use
-the usable cores, as the feature targets are for 2 cores. Scratch data goes to ``--out``
-(default: a temporary folder that is deleted afterwards), never into the repository. A
-failing section is reported and the run goes on. docs/benchmarks.md is rewritten from
-this run's numbers, keeping the marker sections of the standalone scripts
-(``--no-write`` leaves it alone).
+``epochs`` is capped to fit the time budget (every cap is printed and written). Everything
+runs on the CPU with one torch thread (``OMP_NUM_THREADS``, default 1) and fixed seeds;
+the feature-throughput rows use the usable cores, as the feature targets are for 2 cores.
+Scratch data goes to ``--out`` (default: a temporary folder that is deleted afterwards),
+never into the repository. A failing section is reported and the run goes on.
+docs/benchmarks.md is rewritten from this run's numbers, keeping the marker sections of
+the standalone scripts (``--no-write`` leaves it alone).
 """
 
 from __future__ import annotations
