@@ -148,6 +148,14 @@ def write_section(name: str, text: str, doc: Path = DOC) -> Path:
     return doc
 
 
+def publish(name: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's section; with ``write``, put it in benchmarks.md too."""
+    print()
+    print(text)
+    if write:
+        print(f"written: {write_section(name, text)}")
+
+
 def standalone_sections() -> str:
     """The marker sections (written by :func:`write_section`) now in benchmarks.md, verbatim."""
     import re

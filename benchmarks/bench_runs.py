@@ -34,17 +34,17 @@ class RunResult:
     run: Path
 
 
-def preset_epochs(detector: str, preset: str | None) -> int | None:
-    """The epochs a detector preset trains for (``None`` for detectors without training)."""
+def config_epochs(detector: str, config: str | None) -> int | None:
+    """The epochs a detector (with a shipped config) trains for (``None``: no training)."""
     from soundwatch.pipeline import make_detector, resolve_config
 
-    det = make_detector(resolve_config(None, detector, preset))
+    det = make_detector(resolve_config(None, detector, config))
     if getattr(det, "encoder", None) is None or getattr(det, "objective", None) is None:
         return None
     return int(det.train_spec().epochs)
 
 
-def train_and_score(data: Path, detector: str, out: Path, *, preset: str | None = None,
+def train_and_score(data: Path, detector: str, out: Path, *, config: str | None = None,
                     params: dict[str, Any] | None = None, seed: int = 0,
                     machines: list[str] | None = None, cache_dir: Path | None = None
                     ) -> RunResult:
@@ -54,7 +54,8 @@ def train_and_score(data: Path, detector: str, out: Path, *, preset: str | None 
         data: Dataset root.
         detector: Registered detector name.
         out: Run folder (must not exist).
-        preset: YAML preset (``configs``) to start from; ``None``: the detector's own.
+        config: Shipped config (``soundwatch/configs``) to start from; ``None``: the
+            detector preset's values.
         params: Overrides (e.g. ``{"epochs": 6}``).
         seed: Seed.
         machines: Machine types (default: all).
@@ -64,7 +65,7 @@ def train_and_score(data: Path, detector: str, out: Path, *, preset: str | None 
     from soundwatch.scores import read_scores_table
 
     t0 = time.perf_counter()
-    run = train(data, detector, preset, machines=machines, out=out, params=params or {},
+    run = train(data, detector, config, machines=machines, out=out, params=params or {},
                 seed=seed, device="cpu", cache_dir=cache_dir, no_cache=cache_dir is None)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -7,8 +7,9 @@ Run:  .venv/bin/python benchmarks/cnn.py [--quick] [--skip-machines] [--skip-pin
    400 train / 200 test, 10 s clips), supervised objective, each network with its
    ``configs/<network>-pink.yaml`` preset: test AUC and training time.
 2. A small synthetic machines set (``synth_machines``, DCASE 2024 layout): the auxiliary
-   and synthetic objectives of both networks against the ``ae`` baseline, official
-   score (DCASE 2024 harmonic mean) per machine type via ``soundwatch.evaluation``,
+   and synthetic objectives of both networks against ``ae-mahalanobis`` (the DCASE baseline
+   network, selective Mahalanobis score), official score (DCASE 2024 harmonic mean) per
+   machine type via ``soundwatch.evaluation``,
    for ``--seeds`` training seeds (mean ± standard deviation: one seed's score moves
    by several hundredths on this small set), fits spread over ``--jobs`` processes.
 3. Inference time per 10 s clip on the CPU (features + network), each network's
@@ -36,13 +37,15 @@ import numpy as np
 from bench_doc import machine, median_score_ms, usable_cores, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
+REF = "ae-mahalanobis"
+"""The reference of the synthetic-machines task."""
 
 
-def preset(name: str) -> str | None:
-    """The YAML preset name when it exists (``soundwatch/configs/<name>.yaml``), else None."""
-    from soundwatch.config import find_preset
+def shipped(name: str) -> str | None:
+    """``name`` when it is a shipped config (``soundwatch/configs/<name>.yaml``), else None."""
+    from soundwatch.config import find_config
 
-    return name if find_preset(name) is not None else None
+    return name if find_config(name) is not None else None
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -52,7 +55,7 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
-    from bench_runs import preset_epochs, train_and_score
+    from bench_runs import config_epochs, train_and_score
     from soundwatch.synth.pink_noise import synth_pink_noise
 
     n_train, n_test, seconds = (120, 80, 5.0) if quick else (400, 200, 10.0)
@@ -63,10 +66,10 @@ def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
         config = f"{name}-pink"
         params = {}
         if quick:
-            params["epochs"] = max(2, (preset_epochs(name, config) or 10) // 3)
+            params["epochs"] = max(2, (config_epochs(name, config) or 10) // 3)
         out = data / "runs" / f"pink-{name}"
         shutil.rmtree(out, ignore_errors=True)
-        res = train_and_score(root, name, out, preset=config, params=params)
+        res = train_and_score(root, name, out, config=config, params=params)
         value = auc(res.test["label"].to_numpy(), res.test["score"].to_numpy())
         print(f"pink {name}: AUC {value:.4f}, fit {res.fit_s:.0f} s", flush=True)
         rows.append((f"pink-noise, supervised, `{name}` (`configs/{name}-pink.yaml`), "
@@ -77,7 +80,7 @@ def pink_task(data: Path, quick: bool, rows: list[tuple[str, str]]) -> None:
 def _fit_score(job: tuple[str, str | None, dict[str, Any], str, str, int, str]) -> Any:
     """One detector on one machine type through the pipeline: its test scores table.
 
-    Runs in a worker process; ``job`` = (detector, preset, overrides, data root, machine
+    Runs in a worker process; ``job`` = (detector, config, overrides, data root, machine
     type, seed, run folder).
     """
     from bench_runs import train_and_score
@@ -86,7 +89,7 @@ def _fit_score(job: tuple[str, str | None, dict[str, Any], str, str, int, str]) 
     logging.disable(logging.WARNING)
     name, config, params, root, machine_type, seed, out = job
     shutil.rmtree(out, ignore_errors=True)
-    return train_and_score(Path(root), name, Path(out), preset=config, params=params,
+    return train_and_score(Path(root), name, Path(out), config=config, params=params,
                            seed=seed, machines=[machine_type]).test
 
 
@@ -112,12 +115,11 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: i
     cap: dict[str, Any] = {"epochs": 4} if quick else {}
 
     systems: dict[str, tuple[str, str | None, dict[str, Any]]] = {
-        "ae": ("ae", None, {"epochs": 20 if quick else 60,
-                            "scorer": "selective_mahalanobis"}),
-        "cnn1d auxiliary": ("cnn1d", preset("cnn1d"), cap),
-        "cnn1d synthetic": ("cnn1d", preset("cnn1d-synthetic"), cap),
-        "wavevision auxiliary": ("wavevision", preset("wavevision"), cap),
-        "wavevision synthetic": ("wavevision", preset("wavevision-synthetic"), cap),
+        REF: (REF, None, {"epochs": 20 if quick else 60}),
+        "cnn1d auxiliary": ("cnn1d", shipped("cnn1d"), cap),
+        "cnn1d synthetic": ("cnn1d", shipped("cnn1d-synthetic"), cap),
+        "wavevision auxiliary": ("wavevision", shipped("wavevision"), cap),
+        "wavevision synthetic": ("wavevision", shipped("wavevision-synthetic"), cap),
     }
     keys = [(label, seed, m) for label in systems for seed in range(seeds)
             for m in machine_types]
@@ -145,7 +147,7 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: i
                               ignore_index=True)
             per = {m: official(table[table["machine"] == m]) for m in machine_types}
             score[label].append((official(table), per))
-    ae = np.array([s for s, _ in score["ae"]])
+    ae = np.array([s for s, _ in score[REF]])
     header = (f"synthetic machines ({names}; {counts[0]}+{counts[1]} train, "
               f"{4 * counts[2]} test per type, 10 s clips), {seeds} training seed(s)")
     for label in systems:
@@ -154,9 +156,9 @@ def machines_task(data: Path, quick: bool, rows: list[tuple[str, str]], seeds: i
             f"{m} {np.mean([p[m] for _, p in score[label]]):.3f}" for m in machine_types
         )
         text = f"official {overall.mean():.3f} ± {overall.std():.3f} (mean ± sd; {per})"
-        if label != "ae":
+        if label != REF:
             wins = int(np.sum(overall > ae))
-            text += (f"; vs `ae` {overall.mean() - ae.mean():+.3f}, higher in {wins} of "
+            text += (f"; vs `{REF}` {overall.mean() - ae.mean():+.3f}, higher in {wins} of "
                      f"{seeds} seeds")
         print(f"machines {label}: {text}", flush=True)
         rows.append((f"{header}, `{label}`", text))
@@ -184,7 +186,7 @@ def inference(rows: list[tuple[str, str]], n: int) -> None:
         for name in ("cnn1d", "wavevision"):
             for objective in ("synthetic", "auxiliary"):
                 config = f"{name}-synthetic" if objective == "synthetic" else name
-                cfg = resolve_config(None, name, preset(config),
+                cfg = resolve_config(None, name, shipped(config),
                                      params={"epochs": 1, "batch_size": 4, "val_fraction": 0.0})
                 det = make_detector(cfg).fit(clips)
                 ms = median_score_ms(det, signals, sr)
@@ -221,7 +223,7 @@ def main() -> int:
         tasks.append(("pink", "pink-noise task",
                       lambda rows: pink_task(args.data, args.quick, rows)))
     if not args.skip_machines:
-        tasks.append(("machines", "synthetic machines against `ae`",
+        tasks.append(("machines", f"synthetic machines against `{REF}`",
                       lambda rows: machines_task(args.data, args.quick, rows, args.seeds,
                                                  args.jobs)))
     # one marker section per task, so that rerunning one task replaces only its numbers

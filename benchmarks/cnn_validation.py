@@ -21,7 +21,7 @@ import time
 import warnings
 from pathlib import Path
 
-from cnn import _fit_score, preset
+from cnn import _fit_score, shipped
 
 
 def main() -> int:
@@ -43,7 +43,7 @@ def main() -> int:
     synth_machines(args.data, machines="fan,pump,valve", train_source=90, train_target=10,
                    test_per_group=15, seconds=4.0, seed=1, workers=1)
     clips = discover(args.data)
-    config = preset(args.config or args.detector)
+    config = shipped(args.config or args.detector)
     params = dict(json.loads(args.set))
     seed = int(params.pop("seed", 0))
     t0 = time.perf_counter()

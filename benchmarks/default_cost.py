@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from bench_doc import PeakRSS, machine, md_table, scratch_folder, usable_cores, write_section
+from bench_doc import PeakRSS, machine, md_table, publish, scratch_folder, usable_cores
 from bench_runs import train_and_score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -332,10 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         f"* Machine: {machine()}",
     ])
     text = head + "\n\n" + "\n\n".join(parts)
-    print()
-    print(text)
-    if not args.no_write:
-        print(f"written: {write_section('default-cost', text)}")
+    publish("default-cost", text, write=not args.no_write)
     return 0
 
 

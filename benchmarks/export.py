@@ -38,7 +38,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from bench_doc import machine, md_table, write_section  # noqa: E402
+from bench_doc import machine, md_table, publish  # noqa: E402
 
 SR = 16000
 SECONDS = 10.0
@@ -211,10 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         md_table(header, rows),
     ])
-    print()
-    print(text)
-    if not args.no_write:
-        print(f"written: {write_section('export', text)}")
+    publish("export", text, write=not args.no_write)
     return 0
 
 

@@ -139,7 +139,8 @@ def _mix_folder(src: Path, dst: Path, backgrounds: Callable[[Path], list[Path]],
     return dst
 
 
-def _dcase_units(root: Path) -> list[Unit]:
+def _machine_units(root: Path, domains: bool = False) -> list[Unit]:
+    """One unit per machine type of a set with train/test splits (``domains``: kept)."""
     from soundwatch.datasets.discovery import discover
 
     clips = discover(root)
@@ -147,7 +148,8 @@ def _dcase_units(root: Path) -> list[Unit]:
     for m in sorted({c.machine for c in clips}):
         train = [c for c in clips if c.machine == m and c.split == "train"]
         test = [c for c in clips if c.machine == m and c.split == "test"]
-        units.append(Unit(m, train, test, np.array([c.label for c in test], int)))
+        units.append(Unit(m, train, test, np.array([c.label for c in test], int),
+                          np.array([c.domain for c in test], object) if domains else None))
     return units
 
 
@@ -181,19 +183,6 @@ def _mimii_channels(scratch: Path) -> list[Path]:
     return out
 
 
-def _synth_units(root: Path) -> list[Unit]:
-    from soundwatch.datasets.discovery import discover
-
-    clips = discover(root)
-    units = []
-    for m in sorted({c.machine for c in clips}):
-        train = [c for c in clips if c.machine == m and c.split == "train"]
-        test = [c for c in clips if c.machine == m and c.split == "test"]
-        units.append(Unit(m, train, test, np.array([c.label for c in test], int),
-                          np.array([c.domain for c in test], object)))
-    return units
-
-
 def _pink_units(scratch: Path, snrs: Sequence[float], n: int) -> list[Unit]:
     from soundwatch.datasets.discovery import discover
     from soundwatch.synth import synth_pink_noise
@@ -225,11 +214,11 @@ def build_suites(scratch: Path, quick: bool) -> list[Suite]:
         other = types[(types.index(t) + 1) % len(types)] if t else "pump"
         return normals[other]
 
-    suites.append(Suite("dcase2020-mini", "dcase", "auc", _dcase_units(dcase)))
+    suites.append(Suite("dcase2020-mini", "dcase", "auc", _machine_units(dcase)))
     for snr in (0.0, -6.0):
         noisy = _mix_folder(dcase, scratch / f"dcase{snr:+g}", neighbour, snr, seed=1)
         suites.append(Suite(f"dcase2020-mini +bg {snr:+g} dB", "dcase", "auc",
-                            _dcase_units(noisy)))
+                            _machine_units(noisy)))
     channels = _mimii_channels(scratch)
     for ch, root in enumerate(channels):
         suites.append(Suite(f"mimii ch{ch}", "mimii", "auc", _mimii_units(root, splits)))
@@ -244,7 +233,7 @@ def build_suites(scratch: Path, quick: bool) -> list[Suite]:
         synth_machines(root, train_source=20, train_target=3, test_per_group=6, seconds=5.0,
                        seed=seed, workers=1)
         suites.append(Suite(f"synthetic seed {seed}", "synthetic", "official",
-                            _synth_units(root)))
+                            _machine_units(root, domains=True)))
     suites.append(Suite("pink sweep", "pink", "auc",
                         _pink_units(scratch, (5.0, 0.0, -5.0), 12 if quick else 20)))
     return suites

@@ -12,24 +12,25 @@ Sections (``--only`` takes a comma-separated subset):
 
 * ``accept``   the issue-5 acceptance row: pink-noise task (synthetic base, SNR 0-10 dB,
                400 train / 200 test 10 s clips), supervised ``cnn1d`` and ``wavevision``
-               with their ``configs/*-pink.yaml`` presets: AUC and training wall time.
+               with their ``configs/*-pink.yaml`` configs: AUC and training wall time.
 * ``pink``     pink-noise detection at SNR +10, +5, 0, -5, -10 dB: AUC, F1, accuracy of
                every detector, supervised and unsupervised; AUC-vs-SNR plot.
 * ``machines`` synthetic machines (DCASE 2024 layout): AUC (source), AUC (target), pAUC,
-               official score per detector and machine type, difference to ``ae``.
+               official score per detector and machine type, difference to
+               ``ae-mahalanobis`` (:data:`REFERENCE`).
 * ``real``     ../shared/data/real/dcase2020-mini (DCASE 2020 layout): slider (75 training
                clips) and few-shot machine types, bootstrap 95 % intervals.
 * ``speed``    feature throughput (benchmarks/features.py), training seconds per epoch and
                inference milliseconds per 10 s clip for every detector.
 
-Hyper-parameters come from the ``configs/`` presets; only ``epochs`` is capped to fit the
-time budget (every cap is printed and written). Everything runs on the CPU with one torch
-thread (``OMP_NUM_THREADS``, default 1) and fixed seeds; the feature-throughput rows use
-the usable cores, as the feature targets are for 2 cores. Scratch data goes to ``--out``
-(default: a temporary folder that is deleted afterwards), never into the repository. A
-failing section is reported and the run goes on. docs/benchmarks.md is rewritten from
-this run's numbers, keeping the marker sections of the standalone scripts
-(``--no-write`` leaves it alone).
+Hyper-parameters come from the shipped ``configs/`` (else the detector presets); only
+``epochs`` is capped to fit the time budget (every cap is printed and written). Everything
+runs on the CPU with one torch thread (``OMP_NUM_THREADS``, default 1) and fixed seeds;
+the feature-throughput rows use the usable cores, as the feature targets are for 2 cores.
+Scratch data goes to ``--out`` (default: a temporary folder that is deleted afterwards),
+never into the repository. A failing section is reported and the run goes on.
+docs/benchmarks.md is rewritten from this run's numbers, keeping the marker sections of
+the standalone scripts (``--no-write`` leaves it alone).
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ TITLES = {
     "speed": "Speed and memory",
 }
 NETWORKS = ("cnn1d", "wavevision")
+REFERENCE = "ae-mahalanobis"
+"""The machines table's reference: the DCASE baseline network, selective Mahalanobis score."""
+SAME_NETWORK = ("ae",)
+"""Left out of the automatic lists: ``REFERENCE``'s network scored by MSE (``ae`` is in the
+embeddings and synth-select benchmarks; here it would repeat the network's training)."""
 SEED = 0
 THREADS = int(os.environ["OMP_NUM_THREADS"])
 log = logging.getLogger("bench")
@@ -84,14 +90,14 @@ class Scale:
     """Data sizes and epoch caps of one mode (full or quick).
 
     Epoch caps map a detector name (or ``default``) to the epochs used instead of the
-    preset's (only when the preset has more).
+    detector's (only when it has more).
     """
 
     name: str
     budget_min: float
     section_budget_min: dict[str, float]
     accept: tuple[int, int, float]  # n_train, n_test, seconds
-    accept_epochs: dict[str, int] | None  # None: the presets' epochs
+    accept_epochs: dict[str, int] | None  # None: the configs' epochs
     snrs: tuple[float, ...]
     pink: tuple[int, int, float]
     pink_epochs: dict[str, int]
@@ -112,9 +118,9 @@ FULL = Scale(
     section_budget_min={"accept": 14, "pink": 10, "machines": 10, "real": 6, "speed": 3},
     accept=(400, 200, 10.0), accept_epochs=None,
     snrs=(10.0, 5.0, 0.0, -5.0, -10.0), pink=(60, 60, 5.0),
-    pink_epochs={"default": 6, "ae": 30},
-    machine_types=None, machines=(20, 3, 6, 5.0), machine_epochs={"default": 6, "ae": 30},
-    real_types=None, real_epochs={"default": 6, "ae": 30}, n_boot=1000,
+    pink_epochs={"default": 6, REFERENCE: 30},
+    machine_types=None, machines=(20, 3, 6, 5.0), machine_epochs={"default": 6, REFERENCE: 30},
+    real_types=None, real_epochs={"default": 6, REFERENCE: 30}, n_boot=1000,
     speed_clips=24, speed_epochs=3, feature_clips=200, feature_seed_clips=10,
 )
 QUICK = Scale(
@@ -256,35 +262,35 @@ class System:
     label: str
     name: str
     params: dict[str, Any]
-    preset: str
+    config: str
 
 
-def make_system(ctx: Ctx, section: str, name: str, preset: str | None = None,
+def make_system(ctx: Ctx, section: str, name: str, config: str | None = None,
                 objective: str | None = None, epochs: int | None = None,
                 label: str | None = None) -> System:
-    """A detector with its preset (when one exists) and an ``epochs`` cap (recorded)."""
-    from bench_runs import preset_epochs
-    from soundwatch.config import find_preset
+    """A detector with its shipped config (when one exists) and an ``epochs`` cap (recorded)."""
+    from bench_runs import config_epochs
+    from soundwatch.config import find_config
 
-    preset = preset or name
-    if find_preset(preset) is None:
-        preset = None
+    config = config or name
+    if find_config(config) is None:
+        config = None
     params: dict[str, Any] = {}
     if objective is not None:
         params["objective"] = objective
-    old = preset_epochs(name, preset) if epochs is not None else None
+    old = config_epochs(name, config) if epochs is not None else None
     if old is not None and epochs is not None and old > epochs:
         params["epochs"] = epochs
         note = f"{section}: `{label or name}` epochs {old} -> {epochs}"
         if note not in ctx.overrides:
             ctx.overrides.append(note)
-    return System(label or name, name, params, preset or "(detector defaults)")
+    return System(label or name, name, params, config or "(detector defaults)")
 
 
 def unsupervised_systems(ctx: Ctx, section: str, caps: dict[str, int],
                          names: Sequence[str] | None = None,
                          both_objectives: bool = True) -> list[System]:
-    """Every registered detector (or ``names``) with its preset; networks in both objectives."""
+    """Every registered detector (or ``names``) with its config; networks in both objectives."""
     from soundwatch.detectors import list_detectors
 
     systems = []
@@ -293,12 +299,14 @@ def unsupervised_systems(ctx: Ctx, section: str, caps: dict[str, int],
             objectives = ("auxiliary", "synthetic") if both_objectives else (None,)
             for obj in objectives:
                 label = f"{name} {obj}" if obj else f"{name} (preset objective)"
-                # the synthetic objective has its own presets (configs/<net>-synthetic.yaml)
-                preset = f"{name}-synthetic" if obj == "synthetic" else None
-                systems.append(make_system(ctx, section, name, preset=preset,
+                # the synthetic objective has its own configs (configs/<net>-synthetic.yaml)
+                config = f"{name}-synthetic" if obj == "synthetic" else None
+                systems.append(make_system(ctx, section, name, config=config,
                                            epochs=cap(caps, name), label=label))
         elif name in ("ensemble",):
             continue  # compositions of the others: benchmarked in their own section
+        elif name in SAME_NETWORK:
+            continue  # REFERENCE's network with another scorer (embeddings, synth-select)
         else:
             systems.append(make_system(ctx, section, name, epochs=cap(caps, name)))
     return systems
@@ -312,8 +320,8 @@ def fit_and_score(ctx: Ctx, system: System, data: Path, tag: str,
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in system.label)
     out = ctx.out / "runs" / f"{tag}-{safe}"
     shutil.rmtree(out, ignore_errors=True)
-    preset = None if system.preset.startswith("(") else system.preset
-    return train_and_score(data, system.name, out, preset=preset, params=system.params,
+    config = None if system.config.startswith("(") else system.config
+    return train_and_score(data, system.name, out, config=config, params=system.params,
                            seed=SEED, machines=machines, cache_dir=ctx.cache_dir)
 
 
@@ -344,7 +352,7 @@ def section_accept(ctx: Ctx) -> Result:
     rows, extra = [], {}
     for name in NETWORKS:
         epochs = None if ctx.scale.accept_epochs is None else ctx.scale.accept_epochs[name]
-        system = make_system(ctx, "accept", name, preset=f"{name}-pink", epochs=epochs)
+        system = make_system(ctx, "accept", name, config=f"{name}-pink", epochs=epochs)
         try:
             fs = fit_and_score(ctx, system, data, "accept")
             m = _labelled_metrics(fs, "fixed:0.5")
@@ -374,11 +382,11 @@ def section_accept(ctx: Ctx) -> Result:
 def section_pink(ctx: Ctx) -> Result:
     n_train, n_test, seconds = ctx.scale.pink
     ep = ctx.scale.pink_epochs
-    sup = [make_system(ctx, "pink", n, preset=f"{n}-pink", epochs=cap(ep, n),
+    sup = [make_system(ctx, "pink", n, config=f"{n}-pink", epochs=cap(ep, n),
                        label=f"{n} supervised")
            for n in NETWORKS]
-    names = ["cnn1d", "wavevision", "vae1d", "unet1d-ae", "ae", "gmm", "knn", "mahalanobis",
-             "knn-frames", "embedding"]
+    names = ["cnn1d", "wavevision", "vae1d", "unet1d-ae", REFERENCE, "gmm", "knn",
+             "mahalanobis", "knn-frames", "embedding"]
     from soundwatch.detectors import list_detectors
 
     names = [n for n in names if n in list_detectors()]
@@ -424,7 +432,7 @@ def section_pink(ctx: Ctx) -> Result:
         f"{counts}. **Supervised**: `cnn1d`/`wavevision` with `configs/<net>-pink.yaml` "
         "(objective supervised) trained on the labelled training clips; F1/accuracy at "
         "probability 0.5. **Unsupervised**: every detector trained on the normal training "
-        "clips only, with its `configs/<name>.yaml` preset (`cnn1d`/`wavevision`: the "
+        "clips only, with its `configs/<name>.yaml` config (`cnn1d`/`wavevision`: the "
         "preset's `auxiliary` objective; with a single class it learns normal vs. synthetic "
         "anomalies, which include pink noise, so it has seen the kind of anomaly it is "
         "tested on); F1/accuracy at the DCASE-baseline `gamma` threshold (90 % quantile of a "
@@ -526,19 +534,20 @@ def section_machines(ctx: Ctx) -> Result:
                              "auc_target": float(sec["auc_target"]),
                              "pauc": float(sec["pauc"]), "score": r.official_score,
                              "f1": float(sec.get("f1", np.nan))}
-    ref = per.get("ae")
+    ref = per.get(REFERENCE)
     for label in [s.label for s in systems]:
         if label in errors:
             summary.append([f"`{label}`", f"failed: {errors[label]}", "", "", ""])
             continue
-        d_off = official[label] - official["ae"] if "ae" in official else float("nan")
+        d_off = (official[label] - official[REFERENCE] if REFERENCE in official
+                 else float("nan"))
         summary.append([f"`{label}`", f3(official[label]),
-                        "reference" if label == "ae" else f"{d_off:+.3f}",
+                        "reference" if label == REFERENCE else f"{d_off:+.3f}",
                         " / ".join(f3(per[label][m]["score"]) for m in machines),
                         f"{walls[label]:.0f}"])
         for m in machines:
             v = per[label][m]
-            diff = ("ref." if label == "ae" else
+            diff = ("ref." if label == REFERENCE else
                     f"{v['score'] - ref[m]['score']:+.3f}" if ref else "n/a")
             rows.append([m, f"`{label}`", f3(v["auc_source"]), f3(v["auc_target"]),
                          f3(v["pauc"]), f3(v["score"]), diff, f3(v["f1"])])
@@ -559,11 +568,11 @@ def section_machines(ctx: Ctx) -> Result:
         "score = harmonic mean of AUC (source), AUC (target), pAUC; official = harmonic "
         "mean over all machine types. F1 at the gamma threshold (training scores).",
         "",
-        md_table(["detector", "official score", "vs `ae`",
+        md_table(["detector", "official score", f"vs `{REFERENCE}`",
                   f"score per type ({' / '.join(machines)})", "train+score s"], summary),
         "",
         md_table(["machine", "detector", "AUC (source)", "AUC (target)", "pAUC", "score",
-                  "score - ae", "F1 @gamma"], rows),
+                  f"score - {REFERENCE}", "F1 @gamma"], rows),
     ])
     return Result("machines", text=text, extra={"official": official})
 
@@ -677,8 +686,8 @@ def section_speed(ctx: Ctx) -> Result:
     det_rows = []
     for system in systems:
         try:
-            preset = None if system.preset.startswith("(") else system.preset
-            det = make_detector(resolve_config(None, system.name, preset, params=system.params,
+            config = None if system.config.startswith("(") else system.config
+            det = make_detector(resolve_config(None, system.name, config, params=system.params,
                                                seed=SEED, device="cpu"))
             log_dir = ctx.out / "speed-logs" / system.label.replace(" ", "-")
             t0 = time.perf_counter()
@@ -760,7 +769,8 @@ def render(results: list[Result], ctx: Ctx, info: dict[str, str], commit: str, d
         f"* Python {info['python']}, torch {info['torch']}; seed {SEED}; "
         f"load average at start {info['load']}",
         f"* Peak RSS of the whole run (ru_maxrss): {maxrss_mb():.0f} MB",
-        "* Hyper-parameters: the `configs/` presets; overrides (epoch caps to fit the budget): "
+        "* Hyper-parameters: the shipped configs (`configs/`); overrides (epoch caps to fit the "
+        "budget): "
         + ("; ".join(ctx.overrides) if ctx.overrides else "none"),
         "",
         "## Budget",

@@ -59,6 +59,25 @@ def _with_path(exc: BaseException, path: Path) -> BaseException:
     return exc
 
 
+@contextlib.contextmanager
+def _published(tmp: str, path: Path) -> Iterator[None]:
+    """Rename ``tmp`` onto ``path`` when the block succeeds; else delete it and re-raise.
+
+    The error re-raised names ``path`` where the operating system named no file
+    (:func:`_with_path`).
+    """
+    try:
+        yield
+        _publish(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        mapped = _with_path(exc, path)
+        if mapped is not exc:
+            raise mapped from exc
+        raise
+
+
 def _disk_full(folder: Path) -> bool:
     try:
         return shutil.disk_usage(folder).free == 0
@@ -111,19 +130,10 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) ->
     if "b" not in mode:  # file names with non-UTF-8 bytes are written back as those bytes
         kwargs.setdefault("errors", "surrogateescape")
     fd, tmp = _mkstemp(path, ".tmp")
-    try:
-        with os.fdopen(fd, mode, **kwargs) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        _publish(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        mapped = _with_path(exc, path)
-        if mapped is not exc:
-            raise mapped from exc
-        raise
+    with _published(tmp, path), os.fdopen(fd, mode, **kwargs) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager
@@ -146,16 +156,8 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     fd, tmp = _mkstemp(path.with_name(path.stem), f".tmp{path.suffix}")
     os.close(fd)
-    try:
+    with _published(tmp, path):
         yield Path(tmp)
-        _publish(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        mapped = _with_path(exc, path)
-        if mapped is not exc:
-            raise mapped from exc
-        raise
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -1,4 +1,4 @@
-"""Typed run configuration: loaded from YAML presets, overridden by CLI flags, validated."""
+"""Typed run configuration: loaded from YAML configs, overridden by CLI flags, validated."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from soundwatch.errors import ConfigError
 __all__ = [
     "DEVICES",
     "RunConfig",
+    "configs_dir",
+    "find_config",
     "find_preset",
+    "list_configs",
     "list_presets",
     "load_config",
     "parse_channel",
@@ -28,7 +31,7 @@ DEVICES = ("auto", "cpu", "cuda")
 """Accepted device names (``cuda:N`` is accepted too)."""
 
 _IGNORED_KEYS = frozenset({"description"})
-"""Top-level keys a preset may hold for people (not part of the run's config)."""
+"""Top-level keys a config file may hold for people (not part of the run's config)."""
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -221,11 +224,11 @@ class RunConfig:
 
 
 def load_config(path: str | os.PathLike[str]) -> RunConfig:
-    """Read a YAML config file or a preset name.
+    """Read a YAML config file, or a shipped config by name.
 
     Args:
-        path: A YAML file, or the name of a preset in the ``configs/`` folder
-            (``soundwatch train DATA --config ae`` finds ``configs/ae.yaml``).
+        path: A YAML file, or the name of a shipped config in :func:`configs_dir`
+            (``soundwatch train DATA --config cnn1d-pink`` finds ``configs/cnn1d-pink.yaml``).
 
     Returns:
         The validated config.
@@ -237,12 +240,12 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
 
     file = Path(path)
     if not file.is_file():
-        preset = find_preset(str(path))
-        if preset is None:
-            names = list_presets()
-            hint = f" (presets: {', '.join(names)})" if names else ""
-            raise ConfigError(path, f"no such config file or preset{hint}")
-        file = preset
+        shipped = find_config(str(path))
+        if shipped is None:
+            names = list_configs()
+            hint = f" (shipped configs: {', '.join(names)})" if names else ""
+            raise ConfigError(path, f"no such config file or shipped config{hint}")
+        file = shipped
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -258,10 +261,10 @@ def load_config(path: str | os.PathLike[str]) -> RunConfig:
     return RunConfig.from_dict(data, where=str(file))
 
 
-def presets_dir() -> Path | None:
-    """The folder of YAML presets: ``SOUNDWATCH_CONFIGS`` if set, else the package's own.
+def configs_dir() -> Path | None:
+    """The folder of shipped configs: ``SOUNDWATCH_CONFIGS`` if set, else the package's own.
 
-    The presets ship as package data (``soundwatch/configs/``), so a wheel install has
+    The configs ship as package data (``soundwatch/configs/``), so a wheel install has
     them and a ``configs/`` folder in the current directory does not hide them.
     """
     env = os.environ.get("SOUNDWATCH_CONFIGS")
@@ -273,23 +276,30 @@ def presets_dir() -> Path | None:
     return None
 
 
-def list_presets() -> list[str]:
-    """Names of the YAML presets in :func:`presets_dir` (sorted)."""
-    folder = presets_dir()
+def list_configs() -> list[str]:
+    """Names of the shipped configs in :func:`configs_dir` (sorted)."""
+    folder = configs_dir()
     if folder is None:
         return []
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
-def find_preset(name: str) -> Path | None:
-    """The preset file for ``name`` (``configs/<name>.yaml``), or ``None``."""
+def find_config(name: str) -> Path | None:
+    """The shipped config file for ``name`` (``configs/<name>.yaml``), or ``None``."""
     if not _NAME.match(name):
         return None
-    folder = presets_dir()
+    folder = configs_dir()
     if folder is None:
         return None
     file = folder / f"{name.removesuffix('.yaml')}.yaml"
     return file if file.is_file() else None
+
+
+# The names these had when a shipped config was called a "preset" (a word now kept for the
+# registered detector presets); kept so that older scripts still import.
+presets_dir = configs_dir
+list_presets = list_configs
+find_preset = find_config
 
 
 def parse_param(text: str) -> tuple[str, Any]:

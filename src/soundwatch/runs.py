@@ -198,7 +198,7 @@ def _now_iso() -> str:
 class Run:
     """A run folder on disk.
 
-    Layout::
+    Files::
 
         <root>/
           config.yaml              resolved RunConfig

@@ -121,7 +121,7 @@ def test_invalid_config_raises_config_error_naming_the_file(tmp_path, text, mess
 
 def test_missing_config_file_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SOUNDWATCH_CONFIGS", str(tmp_path))
-    with pytest.raises(ConfigError, match="no such config file or preset"):
+    with pytest.raises(ConfigError, match="no such config file or shipped config"):
         load_config(tmp_path / "nope.yaml")
 
 

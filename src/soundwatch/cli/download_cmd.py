@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from soundwatch.cli.app import app, make_console
+from soundwatch.cli.options import QuietOption
 
 
 @app.command("download")
@@ -36,7 +37,7 @@ def download(
     list_sets: Annotated[
         bool, typer.Option("--list", help="List the data sets, their records and checksums.")
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Download, verify (published MD5, size, zip CRCs) and unpack a public data set; resumes.
 

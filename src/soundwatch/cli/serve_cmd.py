@@ -9,7 +9,8 @@ import typer
 
 from soundwatch.cli.app import app
 from soundwatch.cli.channel_option import ChannelOption, channel_value
-from soundwatch.cli.watch_cmd import AlertK, AlertN, Cooldown, ThresholdOption, make_alerter
+from soundwatch.cli.options import AlertK, AlertN, Cooldown, ThresholdOption, WebhookOption
+from soundwatch.cli.watch_cmd import make_alerter
 from soundwatch.errors import ConfigError
 
 
@@ -55,8 +56,7 @@ def serve(
     on_anomaly: Annotated[str | None, typer.Option(
         "--on-anomaly", help="Shell command run for each anomalous clip (SOUNDWATCH_* "
         "variables in its environment).")] = None,
-    webhook: Annotated[str | None, typer.Option(
-        "--webhook", help="URL that gets a JSON POST for each anomalous clip.")] = None,
+    webhook: WebhookOption = None,
     access_log: Annotated[bool, typer.Option(
         "--access-log/--no-access-log", help="Log every request.")] = False,
     alert_k: AlertK = 1,

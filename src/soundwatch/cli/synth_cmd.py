@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from soundwatch.cli.app import app
+from soundwatch.cli.options import QuietOption
 
 synth_app = typer.Typer(
     help="Make synthetic data sets: DCASE-layout machine sounds, the pink-noise task.",
@@ -22,44 +23,6 @@ _Seed = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same
 _Workers = Annotated[
     int | None, typer.Option("--workers", help="Worker processes (default: CPU count).")
 ]
-_Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
-
-
-@synth_app.command("machines")
-def machines(
-    out: _Out,
-    machines: Annotated[
-        str | None,
-        typer.Option("--machines", help="Comma-separated machine types (fan,pump,slider,valve,"
-                     "gearbox) or a count (first N) (default: all)."),
-    ] = None,
-    train_source: Annotated[
-        int, typer.Option("--train-source", help="Normal source-domain training clips per machine.")
-    ] = 990,
-    train_target: Annotated[
-        int, typer.Option("--train-target", help="Normal target-domain training clips per machine.")
-    ] = 10,
-    test_per_group: Annotated[
-        int, typer.Option("--test-per-group",
-                          help="Test clips per domain x normal/anomaly group, per machine.")
-    ] = 50,
-    seconds: _Seconds = 10.0,
-    sr: _Sr = 16000,
-    seed: _Seed = 0,
-    workers: _Workers = None,
-    quiet: _Quiet = False,
-) -> None:
-    """Write a DCASE 2024-layout development set of synthetic machine sounds.
-
-    Example: soundwatch synth machines data/synth --machines fan,valve --train-source 100
-    """
-    from soundwatch.synth import synth_machines
-
-    root = synth_machines(out, machines, train_source, train_target, test_per_group, seconds,
-                          sr, seed, workers, progress=not quiet)
-    _done(root)
-
-
 _Machines = Annotated[
     str | None,
     typer.Option("--machines", help="Comma-separated machine types (fan,pump,slider,valve,"
@@ -82,6 +45,30 @@ _SpeechSnr = Annotated[
 ]
 
 
+@synth_app.command("machines")
+def machines(
+    out: _Out,
+    machines: _Machines = None,
+    train_source: _TrainSource = 990,
+    train_target: _TrainTarget = 10,
+    test_per_group: _TestPerGroup = 50,
+    seconds: _Seconds = 10.0,
+    sr: _Sr = 16000,
+    seed: _Seed = 0,
+    workers: _Workers = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Write a DCASE 2024-layout development set of synthetic machine sounds.
+
+    Example: soundwatch synth machines data/synth --machines fan,valve --train-source 100
+    """
+    from soundwatch.synth import synth_machines
+
+    root = synth_machines(out, machines, train_source, train_target, test_per_group, seconds,
+                          sr, seed, workers, progress=not quiet)
+    _done(root)
+
+
 @synth_app.command("dcase2025")
 def dcase2025(
     out: _Out,
@@ -102,7 +89,7 @@ def dcase2025(
     sr: _Sr = 16000,
     seed: _Seed = 0,
     workers: _Workers = None,
-    quiet: _Quiet = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write a DCASE 2025-layout set with supplementary clean-machine and noise-only clips.
 
@@ -135,7 +122,7 @@ def dcase2026(
     sr: _Sr = 16000,
     seed: _Seed = 0,
     workers: _Workers = None,
-    quiet: _Quiet = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write a DCASE 2026-layout two-channel set (near, far) with known environmental SNRs.
 
@@ -166,7 +153,7 @@ def pink_noise(
     sr: _Sr = 16000,
     seed: _Seed = 0,
     workers: _Workers = None,
-    quiet: _Quiet = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Write the pink-noise detection task as OUT/{train,test}/{0,1}/*.wav (1 = pink noise).
 

@@ -16,6 +16,7 @@ from soundwatch.cli.channel_option import (
     TrainChannelOption,
     channel_value,
 )
+from soundwatch.cli.options import ray_options
 from soundwatch.errors import ConfigError
 
 if TYPE_CHECKING:  # rich, pandas and the pipeline stay out of ``soundwatch --help``
@@ -98,6 +99,14 @@ def _feedback(verb: str) -> Callable[[str, str], None]:
     return on_machine
 
 
+_TrainBackend, _TrainAddress, _TrainCpus, _TrainGpus = ray_options(
+    "local (here, one machine type after another) or ray (one Ray task per machine type; "
+    "needs the ray extra; docs/scale.md).", "auto, HOST:PORT, ray://HOST:10001",
+    "machine-type task")
+_ScoreBackend, _ScoreAddress, _ScoreCpus, _ScoreGpus = ray_options(
+    "local or ray (Ray Data batch scoring; needs the ray extra; docs/scale.md).",
+    "auto, HOST:PORT", "scoring actor")
+
 DEFAULT_PLACEHOLDER = "{default_detector}"
 """Stands for the default preset's name in help texts (filled in when help is shown)."""
 
@@ -132,7 +141,8 @@ def train(
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option("--config", "-c", help="YAML config or preset name (configs/<name>.yaml)."),
+        typer.Option("--config", "-c",
+                     help="YAML config file, or a shipped config's name (configs/<name>.yaml)."),
     ] = None,
     machine: Annotated[
         list[str] | None, typer.Option("--machine", "-m", help="Machine type (repeatable).")
@@ -169,20 +179,10 @@ def train(
         int | None,
         typer.Option("--split-seed", help="Seed of that split (default: --seed)."),
     ] = None,
-    backend: Annotated[
-        str, typer.Option(help="local (here, one machine type after another) or ray (one Ray "
-                          "task per machine type; needs the ray extra; docs/scale.md).")
-    ] = "local",
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (auto, HOST:PORT, ray://HOST:10001); "
-                                 "default: a local Ray instance.", show_default=False)
-    ] = None,
-    cpus_per_task: Annotated[
-        float, typer.Option("--cpus-per-task", help="Ray: CPUs per machine-type task.")
-    ] = 1.0,
-    gpus_per_task: Annotated[
-        float, typer.Option("--gpus-per-task", help="Ray: GPUs per machine-type task.")
-    ] = 0.0,
+    backend: _TrainBackend = "local",
+    address: _TrainAddress = None,
+    cpus_per_task: _TrainCpus = 1.0,
+    gpus_per_task: _TrainGpus = 0.0,
     devices: Annotated[
         str | None, typer.Option(help="Lightning devices per node for network training (N, "
                                  "auto or a list 0,1); more than one trains with DDP.",
@@ -348,20 +348,10 @@ def score(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the result as JSON on stdout.")
     ] = False,
-    backend: Annotated[
-        str, typer.Option(help="local or ray (Ray Data batch scoring; needs the ray extra; "
-                          "docs/scale.md).")
-    ] = "local",
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (auto, HOST:PORT); default: a "
-                                 "local Ray instance.", show_default=False)
-    ] = None,
-    cpus_per_task: Annotated[
-        float, typer.Option("--cpus-per-task", help="Ray: CPUs per scoring actor.")
-    ] = 1.0,
-    gpus_per_task: Annotated[
-        float, typer.Option("--gpus-per-task", help="Ray: GPUs per scoring actor.")
-    ] = 0.0,
+    backend: _ScoreBackend = "local",
+    address: _ScoreAddress = None,
+    cpus_per_task: _ScoreCpus = 1.0,
+    gpus_per_task: _ScoreGpus = 0.0,
     exported: Annotated[
         bool, typer.Option("--exported", help="RUN is an export folder (soundwatch export): "
                            "score the DATA files with onnxruntime, without torch; CSV on stdout "

@@ -9,20 +9,8 @@ import typer
 
 from soundwatch.cli.app import app
 from soundwatch.cli.channel_option import ChannelOption, channel_value
+from soundwatch.cli.options import AlertK, AlertN, Cooldown, ThresholdOption, WebhookOption
 from soundwatch.errors import ConfigError
-
-AlertK = Annotated[int, typer.Option(
-    "--alert-k", help="Alert when K of the last --alert-n scored clips of a machine are "
-    "anomalous (sensor faults and errors do not count).")]
-AlertN = Annotated[int, typer.Option("--alert-n", help="The alert window, in scored clips.")]
-Cooldown = Annotated[float, typer.Option(
-    "--cooldown", help="Seconds after an alert during which the same machine raises no "
-    "other.")]
-ThresholdOption = Annotated[str | None, typer.Option(
-    "--threshold", help="Alarm level instead of the run's saved one (refitted on its "
-    "out-of-fold training scores): far:RATE (target false-alarm rate on normal clips), "
-    "fixed:V, gamma:Q or contamination:Q. Default: the rule fixed at training.",
-    show_default=False)]
 
 
 def make_alerter(on_anomaly: str | None, webhook: str | None, k: int, n: int,
@@ -58,8 +46,7 @@ def watch(
     on_anomaly: Annotated[str | None, typer.Option(
         "--on-anomaly", help="Shell command run for each anomalous clip, with SOUNDWATCH_PATH, "
         "_MACHINE, _SCORE, _PERCENTILE, _THRESHOLD, _CLIP_ID, _TIME in its environment.")] = None,
-    webhook: Annotated[str | None, typer.Option(
-        "--webhook", help="URL that gets a JSON POST for each anomalous clip.")] = None,
+    webhook: WebhookOption = None,
     settle: Annotated[float, typer.Option(
         "--settle", help="Seconds a file must stay unchanged (size and time) before it is "
         "scored.")] = 1.0,

@@ -263,20 +263,14 @@ def _join_ground_truth(clips: list[Clip], truth: GroundTruth) -> list[Clip]:
                     changes["domain"] = parsed["domain"]
                 if parsed["attributes"]:
                     changes["attributes"] = {**parsed["attributes"], **clip.attributes}
-        label = truth.labels.get(key)
-        if label is not None:
-            used.add(key)
-            if clip.label is None:
-                changes["label"] = label
-            elif clip.label != label:
-                conflicts += 1
-        domain = truth.domains.get(key)
-        if domain is not None:
-            used.add(key)
-            if clip.domain is None:
-                changes["domain"] = domain
-            elif clip.domain != domain:
-                conflicts += 1
+        for name, known in (("label", truth.labels), ("domain", truth.domains)):
+            value = known.get(key)
+            if value is not None:
+                used.add(key)
+                if getattr(clip, name) is None:
+                    changes[name] = value
+                elif getattr(clip, name) != value:
+                    conflicts += 1
         if changes:
             clips[i] = clip.with_(**changes)
     if conflicts:

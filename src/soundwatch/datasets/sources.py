@@ -65,10 +65,12 @@ _NO_MD5 = "none found published: size + zip CRCs checked"
 
 
 def _zenodo(record: str, pattern: str, machines: tuple[str, ...],
-            md5: dict[str, tuple[str, int]] | None = None) -> tuple[Archive, ...]:
+            md5: dict[str, tuple[str, int]] | None = None,
+            replaced: tuple[str, ...] = ()) -> tuple[Archive, ...]:
+    """One archive per machine type; ``{r2}`` in ``pattern`` is ``_r2`` for ``replaced`` ones."""
     out = []
     for m in machines:
-        file = pattern.format(m=m)
+        file = pattern.format(m=m, r2="_r2" if m in replaced else "")
         known = (md5 or {}).get(file)
         out.append(Archive(f"{_ZENODO}/{record}/files/{file}", file, m,
                            known[0] if known else None, known[1] if known else None))
@@ -126,91 +128,79 @@ _M2026_DEV = ("ToyCar", "ToyCarEmu", "bearingEmu", "fan", "gearboxEmu", "sliderE
 _M2026_EVAL = ("ToyDrone", "ToothBrush", "SewingMachine", "BlowerDustCollector", "Sander")
 
 
-def _src(name: str, description: str, record: str, folder: str,
-         archives: tuple[Archive, ...], checksums: str = _NO_MD5) -> DatasetSource:
-    return DatasetSource(name, description, record, folder, archives, checksums)
+_KINDS = {
+    "dev": ("development set", "dev_data"),
+    "add": ("additional training set", "eval_data"),
+    "eval": ("evaluation set (test clips)", "eval_data"),
+}
+"""A DCASE record's kind: its description and the baseline repository's folder."""
 
+
+def _dcase(year: int, kind: str, record: str, archives: tuple[Archive, ...], note: str = "",
+           checksums: str = _NO_MD5) -> DatasetSource:
+    """A DCASE Task 2 record (``kind``: ``dev``, ``add`` or ``eval``) on Zenodo."""
+    what, folder = _KINDS[kind]
+    return DatasetSource(f"dcase{year}-{kind}",
+                         f"DCASE {year} Task 2 {what}" + (f" ({note})" if note else ""),
+                         f"{_ZENODO}/{record}", f"dcase{year}t2/{folder}/raw", archives,
+                         checksums)
+
+
+def _truth(year: int, repo: str) -> DatasetSource:
+    """A year's evaluation ground truth: the official evaluator repository."""
+    return DatasetSource(f"dcase{year}-truth",
+                         f"DCASE {year} Task 2 evaluation ground truth (official evaluator)",
+                         f"https://github.com/{repo}", f"dcase{year}t2/ground_truth",
+                         _github_archive(repo), "none (a GitHub branch archive): zip CRCs checked")
+
+
+_MILA = "MD5 + size (datasets-mila mirror of the record)"
 
 _LIST = [
-    _src("dcase2020-dev", "DCASE 2020 Task 2 development set", f"{_ZENODO}/3678171",
-         "dcase2020t2/dev_data/raw", _zenodo("3678171", "dev_data_{m}.zip", _M2020, _MD5_2020),
-         "MD5 + size (datasets-mila mirror of the record)"),
-    _src("dcase2020-add", "DCASE 2020 Task 2 additional training set", f"{_ZENODO}/3727685",
-         "dcase2020t2/eval_data/raw",
-         _zenodo("3727685", "eval_data_train_{m}.zip", _M2020, _MD5_2020),
-         "MD5 + size (datasets-mila mirror of the record)"),
-    _src("dcase2020-eval", "DCASE 2020 Task 2 evaluation set (test clips)", f"{_ZENODO}/3841772",
-         "dcase2020t2/eval_data/raw", _zenodo("3841772", "eval_data_test_{m}.zip", _M2020)),
-    _src("dcase2020-truth", "DCASE 2020 Task 2 evaluation ground truth (official evaluator)",
-         "https://github.com/y-kawagu/dcase2020_task2_evaluator",
-         "dcase2020t2/ground_truth", _github_archive("y-kawagu/dcase2020_task2_evaluator"),
-         "none (a GitHub branch archive): zip CRCs checked"),
-    _src("dcase2021-dev", "DCASE 2021 Task 2 development set", f"{_ZENODO}/4562016",
-         "dcase2021t2/dev_data/raw", _zenodo("4562016", "dev_data_{m}.zip", _M2021)),
-    _src("dcase2021-add", "DCASE 2021 Task 2 additional training set", f"{_ZENODO}/4660992",
-         "dcase2021t2/eval_data/raw", _zenodo("4660992", "eval_data_{m}_train.zip", _M2021)),
-    _src("dcase2021-eval", "DCASE 2021 Task 2 evaluation set (test clips)", f"{_ZENODO}/4884786",
-         "dcase2021t2/eval_data/raw", _zenodo("4884786", "eval_data_{m}_test.zip", _M2021)),
-    _src("dcase2021-truth", "DCASE 2021 Task 2 evaluation ground truth (official evaluator)",
-         "https://github.com/y-kawagu/dcase2021_task2_evaluator",
-         "dcase2021t2/ground_truth", _github_archive("y-kawagu/dcase2021_task2_evaluator"),
-         "none (a GitHub branch archive): zip CRCs checked"),
-    _src("dcase2022-dev", "DCASE 2022 Task 2 development set", f"{_ZENODO}/6355122",
-         "dcase2022t2/dev_data/raw", _zenodo("6355122", "dev_{m}.zip", _M2022_DEV)),
-    _src("dcase2022-add", "DCASE 2022 Task 2 additional training set", f"{_ZENODO}/6462969",
-         "dcase2022t2/eval_data/raw", _zenodo("6462969", "eval_data_{m}_train.zip", _M2022_DEV)),
-    _src("dcase2022-eval", "DCASE 2022 Task 2 evaluation set (test clips)", f"{_ZENODO}/6586456",
-         "dcase2022t2/eval_data/raw", _zenodo("6586456", "eval_data_{m}_test.zip", _M2022_DEV)),
-    _src("dcase2023-dev", "DCASE 2023 Task 2 development set", f"{_ZENODO}/7882613",
-         "dcase2023t2/dev_data/raw", _zenodo("7882613", "dev_{m}.zip", _M2022_DEV)),
-    _src("dcase2023-add", "DCASE 2023 Task 2 additional training set", f"{_ZENODO}/7830345",
-         "dcase2023t2/eval_data/raw", _zenodo("7830345", "eval_data_{m}_train.zip", _M2023_EVAL)),
-    _src("dcase2023-eval", "DCASE 2023 Task 2 evaluation set (test clips)", f"{_ZENODO}/7860847",
-         "dcase2023t2/eval_data/raw", _zenodo("7860847", "eval_data_{m}_test.zip", _M2023_EVAL)),
-    _src("dcase2023-truth", "DCASE 2023 Task 2 evaluation ground truth (official evaluator)",
-         "https://github.com/nttcslab/dcase2023_task2_evaluator",
-         "dcase2023t2/ground_truth", _github_archive("nttcslab/dcase2023_task2_evaluator"),
-         "none (a GitHub branch archive): zip CRCs checked"),
-    _src("dcase2024-dev", "DCASE 2024 Task 2 development set", f"{_ZENODO}/10902294",
-         "dcase2024t2/dev_data/raw", _zenodo("10902294", "dev_{m}.zip", _M2022_DEV)),
-    _src("dcase2024-add", "DCASE 2024 Task 2 additional training set (r2 files where replaced)",
-         f"{_ZENODO}/11259435", "dcase2024t2/eval_data/raw",
-         tuple(
-             Archive(f"{_ZENODO}/11259435/files/{f}", f, m)
-             for m in _M2024_EVAL
-             for f in [f"eval_data_{m}_train"
-                       f"{'_r2' if m in ('3DPrinter', 'RoboticArm') else ''}.zip"]
-         )),
-    _src("dcase2024-eval", "DCASE 2024 Task 2 evaluation set (test clips)", f"{_ZENODO}/11363076",
-         "dcase2024t2/eval_data/raw", _zenodo("11363076", "eval_data_{m}_test.zip", _M2024_EVAL)),
-    _src("dcase2024-truth", "DCASE 2024 Task 2 evaluation ground truth (official evaluator)",
-         "https://github.com/nttcslab/dcase2024_task2_evaluator",
-         "dcase2024t2/ground_truth", _github_archive("nttcslab/dcase2024_task2_evaluator"),
-         "none (a GitHub branch archive): zip CRCs checked"),
-    _src("dcase2025-dev", "DCASE 2025 Task 2 development set", f"{_ZENODO}/15097779",
-         "dcase2025t2/dev_data/raw", _zenodo("15097779", "dev_{m}.zip", _M2022_DEV)),
-    _src("dcase2025-add", "DCASE 2025 Task 2 additional training set (with supplemental clips)",
-         f"{_ZENODO}/15392814", "dcase2025t2/eval_data/raw",
-         _zenodo("15392814", "eval_data_{m}_train.zip", _M2025_EVAL)),
-    _src("dcase2025-eval", "DCASE 2025 Task 2 evaluation set (test clips)", f"{_ZENODO}/15519362",
-         "dcase2025t2/eval_data/raw", _zenodo("15519362", "eval_data_{m}_test.zip", _M2025_EVAL)),
-    _src("dcase2026-dev", "DCASE 2026 Task 2 development set (two channels: near, far)",
-         f"{_ZENODO}/19336329", "dcase2026t2/dev_data/raw",
-         tuple(Archive(f"{_ZENODO}/19336329/files/{f}", f, m)
-               for m in _M2026_DEV
-               for f in [f"dev_{m}{'_r2' if m == 'ToyCar' else ''}.zip"])),
-    _src("dcase2026-add", "DCASE 2026 Task 2 additional training set (two channels)",
-         f"{_ZENODO}/20151556", "dcase2026t2/eval_data/raw",
-         _zenodo("20151556", "eval_data_{m}_train.zip", _M2026_EVAL)),
-    _src("dcase2026-eval", "DCASE 2026 Task 2 evaluation set (test clips, two channels)",
-         f"{_ZENODO}/20437238", "dcase2026t2/eval_data/raw",
-         _zenodo("20437238", "eval_data_{m}_test.zip", _M2026_EVAL)),
-    _src("mimii", "MIMII (public 1.0): fan, pump, slider, valve at -6, 0 and 6 dB SNR",
-         f"{_ZENODO}/3384388", "mimii",
-         tuple(Archive(f"{_ZENODO}/3384388/files/{snr}_dB_{m}.zip", f"{snr}_dB_{m}.zip", m,
-                       _MD5_MIMII[f"{snr}_dB_{m}.zip"], subdir=f"{snr}_dB_{m}")
-               for snr in ("-6", "0", "6") for m in ("fan", "pump", "slider", "valve")),
-         "MD5 (the Zenodo record)"),
+    _dcase(2020, "dev", "3678171",
+           _zenodo("3678171", "dev_data_{m}.zip", _M2020, _MD5_2020), checksums=_MILA),
+    _dcase(2020, "add", "3727685",
+           _zenodo("3727685", "eval_data_train_{m}.zip", _M2020, _MD5_2020), checksums=_MILA),
+    _dcase(2020, "eval", "3841772", _zenodo("3841772", "eval_data_test_{m}.zip", _M2020)),
+    _truth(2020, "y-kawagu/dcase2020_task2_evaluator"),
+    _dcase(2021, "dev", "4562016", _zenodo("4562016", "dev_data_{m}.zip", _M2021)),
+    _dcase(2021, "add", "4660992", _zenodo("4660992", "eval_data_{m}_train.zip", _M2021)),
+    _dcase(2021, "eval", "4884786", _zenodo("4884786", "eval_data_{m}_test.zip", _M2021)),
+    _truth(2021, "y-kawagu/dcase2021_task2_evaluator"),
+    _dcase(2022, "dev", "6355122", _zenodo("6355122", "dev_{m}.zip", _M2022_DEV)),
+    _dcase(2022, "add", "6462969", _zenodo("6462969", "eval_data_{m}_train.zip", _M2022_DEV)),
+    _dcase(2022, "eval", "6586456", _zenodo("6586456", "eval_data_{m}_test.zip", _M2022_DEV)),
+    _dcase(2023, "dev", "7882613", _zenodo("7882613", "dev_{m}.zip", _M2022_DEV)),
+    _dcase(2023, "add", "7830345", _zenodo("7830345", "eval_data_{m}_train.zip", _M2023_EVAL)),
+    _dcase(2023, "eval", "7860847", _zenodo("7860847", "eval_data_{m}_test.zip", _M2023_EVAL)),
+    _truth(2023, "nttcslab/dcase2023_task2_evaluator"),
+    _dcase(2024, "dev", "10902294", _zenodo("10902294", "dev_{m}.zip", _M2022_DEV)),
+    _dcase(2024, "add", "11259435",
+           _zenodo("11259435", "eval_data_{m}_train{r2}.zip", _M2024_EVAL,
+                   replaced=("3DPrinter", "RoboticArm")), "r2 files where replaced"),
+    _dcase(2024, "eval", "11363076",
+           _zenodo("11363076", "eval_data_{m}_test.zip", _M2024_EVAL)),
+    _truth(2024, "nttcslab/dcase2024_task2_evaluator"),
+    _dcase(2025, "dev", "15097779", _zenodo("15097779", "dev_{m}.zip", _M2022_DEV)),
+    _dcase(2025, "add", "15392814",
+           _zenodo("15392814", "eval_data_{m}_train.zip", _M2025_EVAL),
+           "with supplemental clips"),
+    _dcase(2025, "eval", "15519362",
+           _zenodo("15519362", "eval_data_{m}_test.zip", _M2025_EVAL)),
+    _dcase(2026, "dev", "19336329",
+           _zenodo("19336329", "dev_{m}{r2}.zip", _M2026_DEV, replaced=("ToyCar",)),
+           "two channels: near, far"),
+    _dcase(2026, "add", "20151556",
+           _zenodo("20151556", "eval_data_{m}_train.zip", _M2026_EVAL), "two channels"),
+    _dcase(2026, "eval", "20437238",
+           _zenodo("20437238", "eval_data_{m}_test.zip", _M2026_EVAL), "two channels"),
+    DatasetSource(
+        "mimii", "MIMII (public 1.0): fan, pump, slider, valve at -6, 0 and 6 dB SNR",
+        f"{_ZENODO}/3384388", "mimii",
+        tuple(Archive(f"{_ZENODO}/3384388/files/{snr}_dB_{m}.zip", f"{snr}_dB_{m}.zip", m,
+                      _MD5_MIMII[f"{snr}_dB_{m}.zip"], subdir=f"{snr}_dB_{m}")
+              for snr in ("-6", "0", "6") for m in ("fan", "pump", "slider", "valve")),
+        "MD5 (the Zenodo record)"),
 ]
 
 SOURCES: dict[str, DatasetSource] = {s.name: s for s in _LIST}

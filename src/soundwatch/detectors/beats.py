@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from soundwatch.detectors.encoders import EncoderModel, InputSpec, register_encoder
+from soundwatch.detectors.encoders import EncoderModel, InputSpec, check_whole, register_encoder
 from soundwatch.detectors.networks.beats import Beats, BeatsConfig
 from soundwatch.errors import DetectorError
 
@@ -116,17 +116,8 @@ class BeatsWindowEncoder(nn.Module):
         return super().train(False)
 
 
-def _whole(name: str, value: Any, low: int, high: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, int) or value < low
-            or (high is not None and value > high)):
-        span = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise DetectorError(f"encoder beats.{name}", f"must be a whole number {span}, got "
-                            f"{value!r}")
-    return value
-
-
 def _finetune(params: dict[str, Any]) -> int:
-    return _whole("finetune", params.get("finetune", 0), 0)
+    return check_whole("beats", "finetune", params.get("finetune", 0), 0)
 
 
 @register_encoder("beats", trainable=False, trains=lambda p: _finetune(p) > 0)
@@ -169,8 +160,8 @@ def beats(spec: InputSpec, *, checkpoint: str | None = None, layers: int | None 
                  net.num_features)
     n_layers = net.cfg.encoder_layers
     if layers is not None:
-        _whole("layers", layers, 1, n_layers)
-    _whole("finetune", finetune, 0, layers or n_layers)
+        check_whole("beats", "layers", layers, 1, n_layers)
+    check_whole("beats", "finetune", finetune, 0, layers or n_layers)
     if spec.window is not None and spec.window < net.min_samples:
         raise DetectorError("encoder beats", f"needs windows of at least {net.min_samples} "
                             f"samples, got {spec.window}")

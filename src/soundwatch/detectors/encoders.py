@@ -27,6 +27,7 @@ __all__ = [
     "EncoderModel",
     "InputPrep",
     "InputSpec",
+    "check_whole",
     "describe_encoders",
     "encoder_info",
     "list_encoders",
@@ -275,11 +276,23 @@ def _need(spec: InputSpec, layout: str, name: str) -> None:
                             f"{spec.layout} (choose a front-end with {layout} output)")
 
 
+def check_whole(name: str, key: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` of encoder ``name``'s parameter ``key``, checked to be a whole number in range.
+
+    Raises:
+        DetectorError: Not an integer (a bool neither), below ``low`` or above ``high``.
+    """
+    if (isinstance(value, bool) or not isinstance(value, int) or value < low
+            or (high is not None and value > high)):
+        span = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise DetectorError(f"encoder {name}.{key}", f"must be a whole number {span}, got "
+                            f"{value!r}")
+    return value
+
+
 def _positive(name: str, **values: Any) -> None:
     for key, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise DetectorError(f"encoder {name}.{key}", f"must be a whole number >= 1, "
-                                f"got {value!r}")
+        check_whole(name, key, value, 1)
 
 
 def _prep(spec: InputSpec, mode: str, **kwargs: Any) -> InputPrep:

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from soundwatch.detectors.encoders import EncoderModel, InputSpec, register_encoder
+from soundwatch.detectors.encoders import EncoderModel, InputSpec, check_whole, register_encoder
 from soundwatch.detectors.networks.beats import kaldi_fbank
 from soundwatch.errors import ConfigError, DetectorError
 
@@ -203,27 +203,18 @@ class HfSslEncoder(_HfEncoder):
         return self._hidden(input_values=wave).mean(dim=1)
 
 
-def _whole(name: str, key: str, value: Any, low: int, high: int | None = None) -> int:
-    if (isinstance(value, bool) or not isinstance(value, int) or value < low
-            or (high is not None and value > high)):
-        span = f"from {low} to {high}" if high is not None else f">= {low}"
-        raise DetectorError(f"encoder {name}.{key}", f"must be a whole number {span}, got "
-                            f"{value!r}")
-    return value
-
-
 def _build(name: str, spec: InputSpec, model: str | None, layer: Any, finetune: Any
            ) -> tuple[nn.Module, dict[str, Any], int | None, int]:
     if spec.layout != "windows" or spec.channels != 1:
         raise DetectorError(f"encoder {name}", "reads windows of a 16 kHz waveform (one "
                             "channel); choose the waveform front-end")
-    _whole(name, "finetune", finetune, 0)
+    check_whole(name, "finetune", finetune, 0)
     net, settings = load_hf_model(name, model or HF_MODELS[name])
     n_layers = int(getattr(net.config, "num_hidden_layers", 0))
     if layer is not None:
-        _whole(name, "layer", layer, 0, n_layers)
+        check_whole(name, "layer", layer, 0, n_layers)
     top = n_layers if layer is None else layer
-    _whole(name, "finetune", finetune, 0, top)
+    check_whole(name, "finetune", finetune, 0, top)
     log.info("%s: %s (%d layers, dim %d)", name, model or HF_MODELS[name], n_layers,
              net.config.hidden_size)
     return net, settings, layer, finetune

@@ -85,7 +85,7 @@ def fingerprint(path: str | os.PathLike[str]) -> str:
 class FeatureCache:
     """Features stored once per (file content, front-end config hash, ``sr``, ``channel``).
 
-    Layout: ``root/<frontend>-<config hash[:16]>/<content hash>-sr<sr>-ch<channel>.npy``,
+    Files: ``root/<frontend>-<config hash[:16]>/<content hash>-sr<sr>-ch<channel>.npy``,
     with a ``frontend.json`` per config folder that records the front-end's parameters.
     Entries are written to a temporary file and renamed into place, so concurrent writers
     (threads or processes) never leave a half-written entry; an unreadable entry is

@@ -101,14 +101,25 @@ def _seed_frame(rgb: Any, size: tuple[int, int] | None) -> Any:
     framed = torch.nn.functional.pad(rgb, (b, b, b, b), value=255)
     if size is None or tuple(size) == tuple(framed.shape[-2:]):
         return framed.contiguous()
-    out = framed if framed.device.type == "cpu" else framed.float()
-    out = torch.nn.functional.interpolate(
-        out, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False,
+    return _resized(framed, size)
+
+
+def _resized(rgb: Any, size: tuple[int, int]) -> Any:
+    """``[B, 3, H, W]`` uint8 images resized to ``size`` (bilinear, antialiased), as uint8.
+
+    On the CPU the uint8 planes take torch's integer resize; elsewhere it works in float.
+    """
+    import torch
+
+    if rgb.device.type != "cpu":
+        rgb = rgb.float()
+    rgb = torch.nn.functional.interpolate(
+        rgb, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False,
         antialias=True,
     )
-    if out.dtype != torch.uint8:
-        out = out.round_().clamp_(0, 255).to(torch.uint8)
-    return out.contiguous()
+    if rgb.dtype != torch.uint8:
+        rgb = rgb.round_().clamp_(0, 255).to(torch.uint8)
+    return rgb.contiguous()
 
 
 def render_batch(
@@ -181,16 +192,7 @@ def render_batch(
         return _torch_lut(cmap, str(x.device))[idx].permute(0, 3, 1, 2).contiguous()
     # colour first, then resize the RGB planes (matplotlib's "rgba" interpolation stage);
     # uint8 channels-last planes take torch's vectorised integer resize (20x the float one)
-    rgb = _torch_lut(cmap, str(x.device))[idx].permute(0, 3, 1, 2)
-    if rgb.device.type != "cpu":
-        rgb = rgb.float()
-    rgb = torch.nn.functional.interpolate(
-        rgb, size=(int(size[0]), int(size[1])), mode="bilinear", align_corners=False,
-        antialias=True,
-    )
-    if rgb.dtype != torch.uint8:
-        rgb = rgb.round_().clamp_(0, 255).to(torch.uint8)
-    return rgb.contiguous()
+    return _resized(_torch_lut(cmap, str(x.device))[idx].permute(0, 3, 1, 2), size)
 
 
 def _matplotlib_image(

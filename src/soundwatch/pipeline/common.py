@@ -124,12 +124,12 @@ def resolve_config(
     device: str | None = None,
     channel: int | str | None = None,
 ) -> RunConfig:
-    """Merge a YAML config (or preset) with explicit options; the options win.
+    """Merge a YAML config (a file or a shipped config) with explicit options; options win.
 
     Args:
         data: Dataset root (stored as an absolute path).
         detector: Detector name (default: the config's, else the recommended ``default``).
-        config: YAML file, preset name or a :class:`RunConfig`.
+        config: YAML file, shipped config name or a :class:`RunConfig`.
         machines: Machine types to train (``None``: all found).
         params: Detector hyper-parameters, merged over the YAML's ``params``.
         epochs: Shortcut for ``params["epochs"]``.

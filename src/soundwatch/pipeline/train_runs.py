@@ -74,7 +74,8 @@ def train(
         data: Dataset root folder (any layout :func:`soundwatch.datasets.discover` knows).
         detector: Detector name (``soundwatch detectors``); default: ``config``'s, else the
             recommended ``default`` preset.
-        config: YAML file or preset name (``detector:`` + ``params:``), or a RunConfig.
+        config: YAML file or shipped config name (``detector:`` + ``params:``), or a
+            RunConfig.
         machines: Train only these machine types (default: every type found).
         out: Run folder (default ``<runs_dir>/<detector>-<timestamp>``).
         params: Hyper-parameter overrides (merged over the config's ``params``).

@@ -1,4 +1,4 @@
-"""The layout of an exported detector folder, shared by the exporter and the runtime."""
+"""The files of an exported detector folder, shared by the exporter and the runtime."""
 
 from __future__ import annotations
 

@@ -21,13 +21,10 @@ from soundwatch.synth.machines import (
     sample_attributes,
 )
 from soundwatch.synth.writer import (
-    chunked,
     claim_output,
-    is_complete,
     release_output,
-    remove_stale_temporaries,
     resolve_workers,
-    run_chunks,
+    write_clips,
     write_wav,
 )
 
@@ -164,6 +161,65 @@ def _check_count(name: str, value: int, minimum: int = 0) -> int:
     return int(value)
 
 
+def check_set_params(
+    machines: str | int | Sequence[str] | None, train_source: int, train_target: int,
+    test_per_group: int, seconds: float, sr: int, seed: int,
+) -> tuple[list[str], tuple[int, ...], float, int, int]:
+    """Validate the parameters every DCASE-layout writer takes (shared with ``recent``).
+
+    Returns:
+        ``(machine types, per-group counts in _GROUPS order, seconds, sr, seed)``.
+
+    Raises:
+        ConfigError: A bad name, count, length, rate or seed, or all counts zero.
+    """
+    names = parse_machines(machines)
+    counts = (_check_count("--train-source", train_source),
+              _check_count("--train-target", train_target))
+    per_group = _check_count("--test-per-group", test_per_group)
+    if sum(counts) + per_group == 0:
+        raise ConfigError("counts", "nothing to generate: all clip counts are zero")
+    seconds, sr, seed = check_audio_params(seconds, sr, seed)
+    return names, counts + (per_group,) * 4, seconds, sr, seed
+
+
+def finish_set(
+    out: Path, generator: str, version: str, layout: str, params: dict[str, Any],
+    names: list[str], plans: list[ClipPlan], counts: Sequence[int], total: int,
+    extra: dict[str, Any],
+) -> Path:
+    """The last steps of a DCASE-layout writer: the CSV tables, then ``dataset.json``.
+
+    ``attributes_00.csv`` per machine type and ``synth_manifest.csv`` from ``plans``;
+    ``dataset.json`` (generator, parameters, counts, ``extra`` last) is written last and
+    the output lock released, so a complete ``dataset.json`` means a complete set.
+    """
+    for m in names:
+        write_text(out / m / f"attributes_{SECTION}.csv",
+                   _attributes_csv([p for p in plans if p.machine == m]))
+    write_text(out / "synth_manifest.csv", _manifest_csv(plans))
+    from soundwatch import __version__
+
+    summary = {
+        "generator": generator,
+        "generator_version": version,
+        "soundwatch_version": __version__,
+        "layout": layout,
+        "parameters": params,
+        "counts": {
+            m: {f"{s}_{d}_{'anomaly' if lab else 'normal'}": c
+                for (s, d, lab), c in zip(_GROUPS, counts, strict=True)}
+            for m in names
+        },
+        "total_clips": total,
+        "anomaly_kinds": {m: list(MACHINES[m].anomalies) for m in names},
+        **extra,
+    }
+    write_json(out / "dataset.json", summary)
+    release_output(out)
+    return out
+
+
 def check_audio_params(seconds: float, sr: int, seed: int) -> tuple[float, int, int]:
     """Validate ``--seconds``, ``--sr`` and ``--seed`` (shared with the pink-noise task)."""
     if not isinstance(seconds, int | float) or not math.isfinite(seconds) or seconds <= 0:
@@ -254,54 +310,25 @@ def synth_machines(
         ConfigError: Bad parameters, or ``out`` holds a dataset with other parameters.
     """
     out = Path(out)
-    names = parse_machines(machines)
-    train_source = _check_count("--train-source", train_source)
-    train_target = _check_count("--train-target", train_target)
-    test_per_group = _check_count("--test-per-group", test_per_group)
-    if train_source + train_target + test_per_group == 0:
-        raise ConfigError("counts", "nothing to generate: all clip counts are zero")
-    seconds, sr, seed = check_audio_params(seconds, sr, seed)
+    names, counts, seconds, sr, seed = check_set_params(
+        machines, train_source, train_target, test_per_group, seconds, sr, seed)
     n_workers = resolve_workers(workers)
     params: dict[str, Any] = {
         "generator_version": GENERATOR_VERSION,
         "machines": names,
-        "train_source": train_source,
-        "train_target": train_target,
-        "test_per_group": test_per_group,
+        "train_source": counts[0],
+        "train_target": counts[1],
+        "test_per_group": counts[2],
         "seconds": seconds,
         "sr": sr,
         "seed": seed,
     }
     claim_output(out, params)
-    counts = (train_source, train_target) + (test_per_group,) * 4
     plans = [p for m in names for p in plan_machine(m, counts, seed)]
-    remove_stale_temporaries(out / m / s for m in names for s in ("train", "test"))
-    frames = int(round(seconds * sr))
-    pending = [p for p in plans if not is_complete(out / p.rel_path, frames, sr)]
-    log.info("%d clips planned, %d already complete, %d to write", len(plans),
-             len(plans) - len(pending), len(pending))
-    chunks = chunked(pending, n_workers)
-    run_chunks(_render_chunk, chunks, (str(out), seed, seconds, sr), n_workers, progress,
-               "synth machines")
-    for m in names:
-        write_text(out / m / f"attributes_{SECTION}.csv",
-                   _attributes_csv([p for p in plans if p.machine == m]))
-    write_text(out / "synth_manifest.csv", _manifest_csv(plans))
-    from soundwatch import __version__
-
-    summary = {
-        "generator": "soundwatch.synth.machines",
-        "generator_version": GENERATOR_VERSION,
-        "soundwatch_version": __version__,
-        "layout": "dcase2024-dev",
-        "parameters": params,
-        "counts": {
-            m: {f"{s}_{d}_{'anomaly' if lab else 'normal'}": c
-                for (s, d, lab), c in zip(_GROUPS, counts, strict=True)}
-            for m in names
-        },
-        "total_clips": len(plans),
-        "anomaly_kinds": {m: list(MACHINES[m].anomalies) for m in names},
+    write_clips(out, plans, (out / m / s for m in names for s in ("train", "test")),
+                int(round(seconds * sr)), sr, _render_chunk, (seed, seconds, sr), n_workers,
+                progress, "synth machines")
+    extra = {
         "attributes": {
             m: {a.name: {"source": list(a.source), "target": list(a.target)}
                 for a in MACHINES[m].attributes}
@@ -309,6 +336,5 @@ def synth_machines(
         },
         "severity_range": list(SEVERITY_RANGE),
     }
-    write_json(out / "dataset.json", summary)
-    release_output(out)
-    return out
+    return finish_set(out, "soundwatch.synth.machines", GENERATOR_VERSION, "dcase2024-dev",
+                      params, names, plans, counts, len(plans), extra)

@@ -124,15 +124,7 @@ def brown(
 ) -> np.ndarray:
     """Brown (Brownian, integrated) noise: power falls by 20 dB per decade (1/f^2).
 
-    Args:
-        n: Number of samples.
-        rms: Root-mean-square level of the result.
-        rng: A numpy ``Generator`` (or a seed).
-        sr: Sample rate, only used to place ``fmin``.
-        fmin: Below this frequency (Hz) the spectrum is flat instead of rising.
-
-    Returns:
-        float32 array of ``n`` samples with exactly the requested RMS.
+    Arguments and result as :func:`pink`.
     """
     return _power_law(n, 2.0, rms, rng, sr, fmin)
 

@@ -19,13 +19,10 @@ from soundwatch.synth.augment import add_noise
 from soundwatch.synth.devset import check_audio_params, clip_seed
 from soundwatch.synth.machines import MACHINE_TYPES, render_machine_clip, sample_attributes
 from soundwatch.synth.writer import (
-    chunked,
     claim_output,
-    is_complete,
     release_output,
-    remove_stale_temporaries,
     resolve_workers,
-    run_chunks,
+    write_clips,
     write_wav,
 )
 
@@ -236,11 +233,9 @@ def synth_pink_noise(
     }
     claim_output(out, params)
     items = _plan(int(n_train), int(n_test), snr, seed, base_files)
-    remove_stale_temporaries(out / s / lab for s in ("train", "test") for lab in ("0", "1"))
-    frames = int(round(seconds * sr))
-    pending = [it for it in items if not is_complete(out / it.rel_path, frames, sr)]
-    run_chunks(_pink_chunk, chunked(pending, n_workers), (str(out), seed, seconds, sr),
-               n_workers, progress, "synth pink-noise")
+    write_clips(out, items, (out / s / lab for s in ("train", "test") for lab in ("0", "1")),
+                int(round(seconds * sr)), sr, _pink_chunk, (seed, seconds, sr), n_workers,
+                progress, "synth pink-noise")
     base_root = None if base is None else Path(base)
     lines = ["file_name,split,label,base,snr_db"]
     for it in items:

@@ -11,35 +11,26 @@ from typing import Any
 
 import numpy as np
 
-from soundwatch.atomic import write_json, write_text
 from soundwatch.errors import ConfigError
 from soundwatch.synth.devset import (
-    _GROUPS,
     SECTION,
     ClipPlan,
-    _attributes_csv,
     _check_count,
     _machine_code,
-    _manifest_csv,
-    check_audio_params,
+    check_set_params,
     clip_seed,
-    parse_machines,
+    finish_set,
     plan_machine,
 )
 from soundwatch.synth.machines import (
     CLIP_RMS,
-    MACHINES,
     render_machine_parts,
     sample_attributes,
 )
 from soundwatch.synth.writer import (
-    chunked,
     claim_output,
-    is_complete,
-    release_output,
-    remove_stale_temporaries,
     resolve_workers,
-    run_chunks,
+    write_clips,
     write_wav,
 )
 
@@ -104,9 +95,13 @@ def _environment(
     return env / max(float(np.sqrt(np.mean(env.astype(np.float64) ** 2))), 1e-12)
 
 
-def _at_level(y: np.ndarray, rms: float) -> np.ndarray:
-    """``y`` scaled to ``rms`` (all channels together), peak kept below 0.98."""
-    y = y * (rms / max(float(np.sqrt(np.mean(y.astype(np.float64) ** 2))), 1e-12))
+def _at_level(y: np.ndarray, rms: float, reference: np.ndarray | None = None) -> np.ndarray:
+    """``y`` scaled to ``rms``, peak kept below 0.98.
+
+    The level is measured on ``reference`` (default: ``y``, all channels together).
+    """
+    ref = y if reference is None else reference
+    y = y * (rms / max(float(np.sqrt(np.mean(ref.astype(np.float64) ** 2))), 1e-12))
     peak = float(np.max(np.abs(y)))
     if peak > 0.98:
         y = y * (0.98 / peak)
@@ -192,12 +187,7 @@ def _render_2026(chunk: list[ClipPlan], out: str, seed: int, seconds: float, sr:
         env = _environment(background, speech_snr_db, sr, extra)
         shift = 0.0 if plan.domain == "source" else 3.0  # the target domain: 3 dB noisier
         y = mix_near_far(machine, env, near_snr_db - shift, far_snr_db - shift, sr, extra)
-        y = y * (CLIP_RMS / max(float(np.sqrt(np.mean(y[:, 0].astype(np.float64) ** 2))),
-                                1e-12))
-        peak = float(np.max(np.abs(y)))
-        if peak > 0.98:
-            y = y * (0.98 / peak)
-        write_wav(root / plan.rel_path, y.astype(np.float32), sr)
+        write_wav(root / plan.rel_path, _at_level(y, CLIP_RMS, reference=y[:, 0]), sr)
     return len(chunk)
 
 
@@ -224,57 +214,27 @@ def _check_speech(speech_snr_db: float | None) -> float | None:
 
 def _write(
     out: Path, layout: str, params: dict[str, Any], names: list[str], plans: list[ClipPlan],
-    extra_plans: list[_Supplemental], frames: int, sr: int, workers: int | None,
-    progress: bool, render: Any, args: tuple[Any, ...], counts: Sequence[int],
-    extra_summary: dict[str, Any],
+    extra_plans: list[_Supplemental], frames: int, sr: int, workers: int | None, progress: bool,
+    render: Any, args: tuple[Any, ...], counts: Sequence[int], extra_summary: dict[str, Any],
 ) -> Path:
     n_workers = resolve_workers(workers)
     claim_output(out, params)
-    splits = ("train", "test", "supplemental")
-    remove_stale_temporaries(out / m / s for m in names for s in splits)
     todo: list[Any] = [*plans, *extra_plans]
-    pending = [p for p in todo if not is_complete(out / p.rel_path, frames, sr)]
-    log.info("%d clips planned, %d already complete, %d to write", len(todo),
-             len(todo) - len(pending), len(pending))
-    run_chunks(render, chunked(pending, n_workers), (str(out), *args), n_workers, progress,
-               f"synth {layout}")
-    for m in names:
-        write_text(out / m / f"attributes_{SECTION}.csv",
-                   _attributes_csv([p for p in plans if p.machine == m]))
-    write_text(out / "synth_manifest.csv", _manifest_csv(plans))
-    from soundwatch import __version__
+    splits = ("train", "test", "supplemental")
+    write_clips(out, todo, (out / m / s for m in names for s in splits), frames, sr, render,
+                args, n_workers, progress, f"synth {layout}")
+    return finish_set(out, "soundwatch.synth.recent", RECENT_GENERATOR_VERSION, layout, params,
+                      names, plans, counts, len(todo), extra_summary)
 
-    summary = {
-        "generator": "soundwatch.synth.recent",
-        "generator_version": RECENT_GENERATOR_VERSION,
-        "soundwatch_version": __version__,
-        "layout": layout,
-        "parameters": params,
-        "counts": {
-            m: {f"{s}_{d}_{'anomaly' if lab else 'normal'}": c
-                for (s, d, lab), c in zip(_GROUPS, counts, strict=True)}
-            for m in names
-        },
-        "total_clips": len(todo),
-        "anomaly_kinds": {m: list(MACHINES[m].anomalies) for m in names},
-        **extra_summary,
+
+def _params(layout: str, names: list[str], counts: Sequence[int], seconds: float, sr: int,
+            seed: int, **extra: Any) -> dict[str, Any]:
+    """A recent-layout set's parameters (recorded in ``dataset.json``), ``extra`` in the middle."""
+    return {
+        "generator_version": RECENT_GENERATOR_VERSION, "layout": layout,
+        "machines": names, "train_source": counts[0], "train_target": counts[1],
+        "test_per_group": counts[2], **extra, "seconds": seconds, "sr": sr, "seed": seed,
     }
-    write_json(out / "dataset.json", summary)
-    release_output(out)
-    return out
-
-
-def _common(machines: Any, train_source: int, train_target: int, test_per_group: int,
-            seconds: float, sr: int, seed: int) -> tuple[list[str], tuple[int, ...], float,
-                                                         int, int]:
-    names = parse_machines(machines)
-    counts = (_check_count("--train-source", train_source),
-              _check_count("--train-target", train_target))
-    per_group = _check_count("--test-per-group", test_per_group)
-    if sum(counts) + per_group == 0:
-        raise ConfigError("counts", "nothing to generate: all clip counts are zero")
-    seconds, sr, seed = check_audio_params(seconds, sr, seed)
-    return names, counts + (per_group,) * 4, seconds, sr, seed
 
 
 def synth_dcase2025(
@@ -326,21 +286,18 @@ def synth_dcase2025(
             ``out`` holds a dataset with other parameters.
     """
     out = Path(out)
-    names, counts, seconds, sr, seed = _common(machines, train_source, train_target,
-                                               test_per_group, seconds, sr, seed)
+    names, counts, seconds, sr, seed = check_set_params(machines, train_source, train_target,
+                                                        test_per_group, seconds, sr, seed)
     supplemental = _check_count("--supplemental", supplemental)
     snr = _check_snr("--snr-db", snr_db)
     speech = _check_speech(speech_snr_db)
-    params: dict[str, Any] = {
-        "generator_version": RECENT_GENERATOR_VERSION, "layout": "dcase2025",
-        "machines": names, "train_source": counts[0], "train_target": counts[1],
-        "test_per_group": counts[2], "supplemental": supplemental, "snr_db": snr,
-        "speech_snr_db": speech, "seconds": seconds, "sr": sr, "seed": seed,
-    }
+    params = _params("dcase2025", names, counts, seconds, sr, seed, supplemental=supplemental,
+                     snr_db=snr, speech_snr_db=speech)
     plans = [p for m in names for p in plan_machine(m, counts, seed)]
     extra = [p for m in names for p in _plan_supplemental(m, supplemental, seed)]
     return _write(out, "dcase2025", params, names, plans, extra, int(round(seconds * sr)), sr,
-                  workers, progress, _render_2025, (seed, seconds, sr, snr, speech), counts,
+                  workers, progress,
+                  _render_2025, (seed, seconds, sr, snr, speech), counts,
                   {"supplemental": {m: {"machine": supplemental, "noise": supplemental}
                                     for m in names}})
 
@@ -394,22 +351,19 @@ def synth_dcase2026(
             other parameters.
     """
     out = Path(out)
-    names, counts, seconds, sr, seed = _common(machines, train_source, train_target,
-                                               test_per_group, seconds, sr, seed)
+    names, counts, seconds, sr, seed = check_set_params(machines, train_source, train_target,
+                                                        test_per_group, seconds, sr, seed)
     near = float(_check_snr("--near-snr-db", near_snr_db) or 0.0)
     far = float(_check_snr("--far-snr-db", far_snr_db) or 0.0)
     if far > near:
         raise ConfigError("--far-snr-db", f"the far microphone carries more noise: must not "
                           f"exceed --near-snr-db ({far:g} > {near:g})")
     speech = _check_speech(speech_snr_db)
-    params: dict[str, Any] = {
-        "generator_version": RECENT_GENERATOR_VERSION, "layout": "dcase2026",
-        "machines": names, "train_source": counts[0], "train_target": counts[1],
-        "test_per_group": counts[2], "near_snr_db": near, "far_snr_db": far,
-        "speech_snr_db": speech, "seconds": seconds, "sr": sr, "seed": seed,
-    }
+    params = _params("dcase2026", names, counts, seconds, sr, seed, near_snr_db=near,
+                     far_snr_db=far, speech_snr_db=speech)
     plans = [p for m in names for p in plan_machine(m, counts, seed)]
     return _write(out, "dcase2026", params, names, plans, [], int(round(seconds * sr)), sr,
-                  workers, progress, _render_2026, (seed, seconds, sr, near, far, speech),
+                  workers, progress,
+                  _render_2026, (seed, seconds, sr, near, far, speech),
                   counts, {"channels": ["near", "far"],
                            "far_machine_db": FAR_MACHINE_DB, "far_delay_s": FAR_DELAY_S})

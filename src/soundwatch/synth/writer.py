@@ -27,6 +27,7 @@ __all__ = [
     "resolve_workers",
     "run_chunks",
     "to_pcm16",
+    "write_clips",
     "write_wav",
 ]
 
@@ -264,3 +265,44 @@ def chunked(items: Sequence[T], workers: int, max_size: int = 16) -> list[list[T
         return []
     size = max(1, min(max_size, -(-len(items) // (4 * workers))))
     return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def write_clips(
+    out: Path,
+    items: Sequence[Any],
+    folders: Iterable[Path],
+    frames: int,
+    sr: int,
+    render: Callable[..., int],
+    args: tuple[Any, ...],
+    workers: int,
+    progress: bool,
+    description: str,
+) -> int:
+    """The clip-writing steps every synth writer shares, after :func:`claim_output`.
+
+    Removes dead writers' temporary files from ``folders``, skips the items whose WAV is
+    already complete (resuming), and renders the rest with ``render(chunk, str(out), *args)``
+    through :func:`run_chunks`.
+
+    Args:
+        out: Output folder.
+        items: Planned clips; each has a ``rel_path`` under ``out``.
+        folders: The folders the clips go into (searched for stale temporaries).
+        frames: Frames of a finished clip.
+        sr: Sample rate of a finished clip.
+        render: Module-level worker function (picklable).
+        args: Its arguments after the output folder.
+        workers: Processes (already resolved by :func:`resolve_workers`).
+        progress: Show a progress bar.
+        description: Progress-bar label.
+
+    Returns:
+        Clips written now.
+    """
+    remove_stale_temporaries(folders)
+    pending = [it for it in items if not is_complete(out / it.rel_path, frames, sr)]
+    log.info("%d clips planned, %d already complete, %d to write", len(items),
+             len(items) - len(pending), len(pending))
+    return run_chunks(render, chunked(pending, workers), (str(out), *args), workers, progress,
+                      description)

@@ -375,8 +375,11 @@ def test_deep_params_list_each_part_and_set_params_changes_it(name):
     det.set_params(**{f"frontend__{key}": value})
     assert det.frontend_params == {**frontend, key: value}
     assert det.get_params(deep=True)[f"frontend__{key}"] == value
-    det.set_params(scorer__aggregate="max")
-    assert det.scorer_params["aggregate"] == "max"
+    # a scorer parameter: aggregate where the scorer has it (selective_mahalanobis has not)
+    key, value = (("aggregate", "max") if "aggregate" in det.part("scorer").accepted()
+                  else ("max_rows", 1000))
+    det.set_params(**{f"scorer__{key}": value})
+    assert det.scorer_params[key] == value
     if det.encoder is not None and det.objective is not None:
         det.set_params(training__epochs=3)
         assert det.training["epochs"] == 3 and det.train_spec().epochs == 3

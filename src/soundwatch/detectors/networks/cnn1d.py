@@ -143,7 +143,7 @@ class Wave1DCNN(nn.Module):
     """Conv1d blocks with GeM pooling, bidirectional GRUs and an MLP head.
 
     The input is any multi-channel 1-D signal ``[B, C, T]``: a (band-passed) waveform
-    with ``C = 1``, or CQT / log-mel bins as channels. Layout::
+    with ``C = 1``, or CQT / log-mel bins as channels. Architecture::
 
         [Conv1d -> BatchNorm -> SiLU] x N   (GeM pooling after the chosen blocks)
         -> BiGRU x L  +  Linear(conv features)      (residual projection)

@@ -241,7 +241,7 @@ class FusedMBConv(nn.Module):
 class WaveVisionNet(nn.Module):
     """EfficientNetV2-style CNN for spectrogram images with a LambdaConv before the head.
 
-    Layout::
+    Architecture::
 
         stem (3x3, stride 2) -> Fused-MBConv stages -> MBConv+SE stages
         -> 1x1 conv (head channels) -> LambdaConv -> BatchNorm -> SiLU

@@ -172,7 +172,6 @@ class _GenRepBank(BankScorer):
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
-        self._check_choice("metric", ("cosine", "euclidean"))
         if self.memmixup is not None:
             self._check_int("memmixup", low=0)
         self._check_number("mixup_lambda", 0.0, 1.0)
@@ -245,7 +244,6 @@ class DomainKNNScorer(_GenRepBank):
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
-        self._check_int("n_neighbors")
         self._check_choice("normalise", ("zscore", "mean", "none"))
         self._check_choice("scale", ("target", "own"))
 
@@ -337,7 +335,6 @@ class DomainDensityScorer(_GenRepBank):
         super().validate()
         self._check_int("density_neighbors")
         self._check_int("density_neighbors_target")
-        self._check_choice("domain_wise", (True, False))
         if self.candidates is not None:
             self._check_int("candidates")
 

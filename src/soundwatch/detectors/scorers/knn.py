@@ -59,6 +59,14 @@ class BankScorer(RowScorer):
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
+        names = self.param_names()  # the checks of the parameters the k-NN scorers share
+        if "n_neighbors" in names:
+            self._check_int("n_neighbors")
+        if "metric" in names:
+            self._check_choice("metric", ("cosine", "euclidean"))
+        for flag in ("domain_aware", "domain_wise"):
+            if flag in names:
+                self._check_choice(flag, (True, False))
         if hasattr(self, "index"):
             self._check_choice("index", INDEXES)
         if getattr(self, "n_centroids", None) is not None:
@@ -139,9 +147,6 @@ class KNNScorer(BankScorer):
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
-        self._check_int("n_neighbors")
-        self._check_choice("metric", ("cosine", "euclidean"))
-        self._check_choice("domain_aware", (True, False))
         if self.kmeans_source is not None:
             self._check_int("kmeans_source")
 

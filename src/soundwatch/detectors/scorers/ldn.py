@@ -86,10 +86,7 @@ class LDNKNNScorer(BankScorer):
 
     def validate(self) -> None:  # noqa: D102
         super().validate()
-        self._check_int("n_neighbors")
         self._check_int("density_neighbors")
-        self._check_choice("metric", ("cosine", "euclidean"))
-        self._check_choice("domain_aware", (True, False))
 
     def _fit_rows(self, x: np.ndarray, domains: np.ndarray) -> None:
         x = self._prepared(x)

@@ -171,3 +171,16 @@ def test_unknown_param_and_no_training_vectors_are_refused():
         create_scorer("knn", n_neighbours=3)
     with pytest.raises(DetectorError, match="no training vectors"):
         KNNScorer().fit([np.zeros((0, 3))], ["source"])
+
+
+@pytest.mark.parametrize(("name", "params", "fragment"), [
+    ("knn", {"metric": "l1"}, "metric"),
+    ("knn_ldn", {"n_neighbors": 0}, "n_neighbors"),
+    ("knn_smote", {"domain_aware": 3}, "domain_aware"),
+    ("knn_domain", {"n_neighbors": 0}, "n_neighbors"),
+    ("knn_domain", {"metric": "l1"}, "metric"),
+    ("knn_density", {"domain_wise": "yes"}, "domain_wise"),
+])
+def test_every_bank_scorer_checks_the_parameters_they_share(name, params, fragment):
+    with pytest.raises(DetectorError, match=f"{name}.{fragment}"):
+        create_scorer(name, **params)
