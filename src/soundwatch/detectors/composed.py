@@ -12,13 +12,13 @@ import numpy as np
 
 from soundwatch.detectors.base import Detector, read_npz, resolve_labels, write_npz
 from soundwatch.errors import DetectorError
+from soundwatch.training.context import RunContext
 
 if TYPE_CHECKING:
     from typing import Self
 
     from soundwatch.datasets.clip import Clip
     from soundwatch.detectors.parts import Part
-    from soundwatch.training.context import RunContext
 
 __all__ = ["ComposedDetector", "split_clips"]
 
@@ -291,7 +291,7 @@ class ComposedDetector(Detector):
         """Front-end features of each clip (read-only memmaps with a cache folder)."""
         from soundwatch.features import FeatureCache, extract
 
-        ctx = self._context(context)
+        ctx = context or RunContext()
         fe = self.make_frontend(self._device(ctx))
         cache = FeatureCache(Path(ctx.cache_dir)) if ctx.cache_dir else None
         return extract(list(clips), fe, cache=cache, sr=fe.sr, channel=ctx.channel,
@@ -303,7 +303,7 @@ class ComposedDetector(Detector):
         from soundwatch.audio import resample
         from soundwatch.features import featurize_signal
 
-        fe = self.make_frontend(self._device(self._context(context)))
+        fe = self.make_frontend(self._device(context or RunContext()))
         out = []
         for signal in signals:
             x = np.asarray(signal, dtype=np.float32).reshape(-1)
@@ -437,7 +437,7 @@ class ComposedDetector(Detector):
                 raise DetectorError(self.name, f"no network: no {view!r} view")
             layout = self._layout()
             return [feature_rows(f, layout).astype(np.float64) for f in feats]
-        ctx = self._context(context)
+        ctx = context or RunContext()
         device = self._device(ctx)
         model = self.network_.to(device)
         model.eval()
@@ -532,7 +532,7 @@ class ComposedDetector(Detector):
         from soundwatch.decisions import Decider
 
         self.validate_params()
-        ctx = self._context(context)
+        ctx = context or RunContext()
         clips = list(clips)
         if not clips:
             raise DetectorError(self.name, "no training clips")

@@ -19,7 +19,7 @@ from soundwatch.config import RunConfig
 from soundwatch.datasets.checks import check_clips
 from soundwatch.decisions import Decider, read_decider, save_decider
 from soundwatch.errors import DatasetError, EvaluationError, SoundwatchError
-from soundwatch.pipeline.common import make_detector, merge_table, run_context
+from soundwatch.pipeline.common import make_detector, merge_table
 from soundwatch.run_decisions import record_decider
 from soundwatch.runs import Run
 from soundwatch.scores import (
@@ -29,6 +29,7 @@ from soundwatch.scores import (
     write_scores_table,
 )
 from soundwatch.selfcheck import self_check
+from soundwatch.training.context import RunContext
 
 if TYPE_CHECKING:
     from soundwatch.datasets.clip import Clip
@@ -43,27 +44,19 @@ class TrainJob:
     Attributes:
         cfg: The resolved config.
         run_root: The run folder.
-        cache_dir: Feature-cache folder (``None``: no cache).
-        progress: Show progress.
-        resume: Continue interrupted trainings from their checkpoints.
+        context: The run settings (cache folder, progress, resume, devices, strategy,
+            device, audio channel...); each machine type's log and checkpoint folders are
+            added to it in the run folder.
         skip_bad: Skip unreadable clips instead of failing.
         supervised: The detector trains on labelled anomalies too.
-        devices: Lightning ``devices`` for network training (several: DDP).
-        strategy: Lightning ``strategy``.
-        num_nodes: Lightning ``num_nodes``.
         threshold: The decision policy (:mod:`soundwatch.decisions`).
     """
 
     cfg: RunConfig
     run_root: str
-    cache_dir: str | None = None
-    progress: bool = False
-    resume: bool = False
+    context: RunContext
     skip_bad: bool = False
     supervised: bool = False
-    devices: int | str | list[int] | None = None
-    strategy: str | None = None
-    num_nodes: int = 1
     threshold: str = "far:0.01"
 
 
@@ -112,14 +105,12 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
 
     cfg = job.cfg
     run = Run(job.run_root)
-    good, skipped = check_clips(clips, job.skip_bad, cfg.channel)
+    good, skipped = check_clips(clips, job.skip_bad, job.context.channel)
     if not good:
         raise DatasetError(f"{cfg.data} [{machine}]", "every training clip is unreadable")
     tmp_log = run.train_log_dir / f".{machine}"
     checkpoints = run.root / "checkpoints" / machine
-    context = run_context(cfg, cache_dir=job.cache_dir, progress=job.progress, log_dir=tmp_log,
-                          checkpoint_dir=checkpoints, resume=job.resume, devices=job.devices,
-                          strategy=job.strategy, num_nodes=job.num_nodes)
+    context = job.context.replace(log_dir=str(tmp_log), checkpoint_dir=str(checkpoints))
     det = make_detector(cfg)
     labels = None
     if job.supervised:
