@@ -133,7 +133,8 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     result = MachineResult(machine, len(good), skipped,
                            {str(k): int(v) for k, v in _label_counts(good).items()},
                            seconds, score_seconds,
-                           machine_self_check(det, _normal(good, labels), machine))
+                           machine_self_check(det, _normal(good, labels), machine,
+                                              context.channel))
     # what record_machine needs, kept before the detector marks the machine done, so a
     # resume after a kill between the two can record it (complete_machine)
     write_json(train_result_path(run, machine), dataclasses.asdict(result))
@@ -196,11 +197,13 @@ SELF_CHECK_CLIPS = 32
 """Normal training clips read back to measure how alike they sound (evenly spaced)."""
 
 
-def machine_self_check(det: Any, normal: Sequence[Clip], machine: str) -> dict[str, Any] | None:
+def machine_self_check(det: Any, normal: Sequence[Clip], machine: str,
+                       channel: int | str = 0) -> dict[str, Any] | None:
     """The self-check of a fitted detector (:mod:`soundwatch.selfcheck`), JSON-ready.
 
-    Reads back up to :data:`SELF_CHECK_CLIPS` of the normal training clips; never fails the
-    training (a problem is logged and the check left out).
+    Reads back up to :data:`SELF_CHECK_CLIPS` of the normal training clips (their
+    ``channel``, the one the run trains on); never fails the training (a problem is logged
+    and the check left out).
     """
     import numpy as np
 
@@ -214,7 +217,7 @@ def machine_self_check(det: Any, normal: Sequence[Clip], machine: str) -> dict[s
         signals = []
         for i in picks:
             with contextlib.suppress(SoundwatchError):
-                signals.append(load(normal[int(i)].path, sr=DEFAULT_SR))
+                signals.append(load(normal[int(i)].path, sr=DEFAULT_SR, channel=channel))
         check = self_check(det.training_scores(), decider.threshold,
                            member_scores=members or None, signals=signals, sr=DEFAULT_SR)
     except (SoundwatchError, ValueError, OSError) as exc:
