@@ -9,7 +9,7 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ class LoadedMachine:
     run: Path
     detector: Any
     decider: Any
-    context: RunContext = field(default_factory=RunContext)
+    context: RunContext
 
     @property
     def detector_name(self) -> str:
