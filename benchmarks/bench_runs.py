@@ -63,10 +63,12 @@ def train_and_score(data: Path, detector: str, out: Path, *, config: str | None 
     """
     from soundwatch.pipeline import score, train
     from soundwatch.scores import read_scores_table
+    from soundwatch.training.context import RunContext
 
     t0 = time.perf_counter()
+    context = RunContext(cache_dir=None if cache_dir is None else str(cache_dir))
     run = train(data, detector, config, machines=machines, out=out, params=params or {},
-                seed=seed, device="cpu", cache_dir=cache_dir, no_cache=cache_dir is None)
+                seed=seed, device="cpu", context=context)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     test = score(run.root, data)

@@ -48,7 +48,7 @@ def run_preset(data: Path, preset: str, out: Path, machines: list[str] | None,
 
     start = time.perf_counter()
     run = pipeline.train(data, detector=preset, machines=machines, out=out / preset,
-                         params=params or None, seed=seed, no_cache=True)
+                         params=params or None, seed=seed)
     trained = time.perf_counter()
     pipeline.score(run.root, out=run.root / "scores" / "dev")
     result = evaluate_run(run.root, scores=run.root / "scores" / "dev", plots=False,

@@ -213,7 +213,7 @@ def mimii(systems: dict[str, tuple[str, dict]], out: Path, splits: int
                 run_dir = out / "mimii" / f"{label.replace(' ', '_').replace('/', '-')}-{s}"
                 shutil.rmtree(run_dir, ignore_errors=True)
                 run = train(data, name, params=params, out=run_dir, device="cpu",
-                            no_cache=True, train_normals=5, split_seed=s)
+                            train_normals=5, split_seed=s)
                 aucs.append(_auc(score(run.root, data))[0])
         except Exception as exc:  # noqa: BLE001
             rows.append([label, f"failed: {type(exc).__name__}: {exc}", "", ""])

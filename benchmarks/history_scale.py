@@ -149,7 +149,7 @@ def main() -> None:
         size = db.stat().st_size / 2**20
         data = synth_machines(root / "data", machines=["fan"], train_source=8, train_target=1,
                               test_per_group=1, seconds=1.0, seed=0)
-        run = pipeline.train(data, "mahalanobis", out=root / "run", no_cache=True).root
+        run = pipeline.train(data, "mahalanobis", out=root / "run").root
         port = free_port()
         ctx = mp.get_context("spawn")
         proc = ctx.Process(target=_serve, args=(str(run), str(db), args.machines, port))

@@ -70,7 +70,7 @@ def main() -> None:
         root = Path(tmp)
         data = synth_machines(root / "data", machines=["fan"], train_source=20, train_target=2,
                               test_per_group=2, seconds=10.0, seed=0)
-        run = pipeline.train(data, "mahalanobis", out=root / "run", no_cache=True).root
+        run = pipeline.train(data, "mahalanobis", out=root / "run").root
         rows = []
         for minutes in lengths:
             wav = root / f"fan_{int(minutes)}min.wav"

@@ -83,19 +83,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("warm", "run-local", "run-ray", "run-ray-2"):  # runs of an earlier --out
             shutil.rmtree(scratch / name, ignore_errors=True)
         # warm-up: this process's imports (torch, librosa, the detector) are not timed
-        pipeline.train(data, args.detector, machines=["fan"], out=scratch / "warm",
-                       no_cache=True)
+        pipeline.train(data, args.detector, machines=["fan"], out=scratch / "warm")
         runs = {}
         executors = {"local": None, "ray": RayExecutor()}
         for backend in ("local", "ray"):
             out = scratch / f"run-{backend}"
             runs[backend], times[f"train {backend}"] = _timed(
-                pipeline.train, data, args.detector, out=out, no_cache=True,
+                pipeline.train, data, args.detector, out=out,
                 executor=executors[backend])
             tables[f"train {backend}"] = read_scores_table(runs[backend].train_scores_path)
         # the same again at once: the task workers have done their imports
         _, times["train ray warm"] = _timed(
-            pipeline.train, data, args.detector, out=scratch / "run-ray-2", no_cache=True,
+            pipeline.train, data, args.detector, out=scratch / "run-ray-2",
             executor=executors["ray"])
         for backend, run in runs.items():
             tables[backend], times[f"score {backend}"] = _timed(

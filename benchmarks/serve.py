@@ -180,7 +180,7 @@ def bench_detector(name: str, root: Path, data: Path, clips: list[bytes], reques
     from soundwatch import pipeline
 
     classical = name in ("mahalanobis", "knn", "gmm")
-    run = pipeline.train(data, name, out=root / f"run-{name}", no_cache=True,
+    run = pipeline.train(data, name, out=root / f"run-{name}",
                          epochs=None if classical else 5).root
     server = Server(run, root / f"{name}.sqlite", root / f"{name}.log")
     server.start()
@@ -218,7 +218,7 @@ def bench_kill(root: Path, data: Path, clips: list[bytes], after: float = 5.0) -
 
     run = root / "run-mahalanobis"
     if not run.is_dir():
-        run = pipeline.train(data, "mahalanobis", out=run, no_cache=True).root
+        run = pipeline.train(data, "mahalanobis", out=run).root
     server = Server(run, root / "kill.sqlite", root / "kill.log")
     server.start()
     total = 100000

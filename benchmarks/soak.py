@@ -91,7 +91,7 @@ def run_soak(root: Path, seconds: float, clients: int = 10, file_every: float = 
 
     data = synth_machines(root / "data", machines=["fan"], train_source=12, train_target=2,
                           test_per_group=3, seconds=1.0, seed=0)
-    run = pipeline.train(data, "mahalanobis", out=root / "run", no_cache=True).root
+    run = pipeline.train(data, "mahalanobis", out=root / "run").root
     clips = [p.read_bytes() for p in sorted((Path(data) / "fan" / "test").glob("*.wav"))]
     db, port = root / "history.sqlite", free_port()
     url = f"http://{HOST}:{port}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from soundwatch.datasets.checks import check_clips
-from soundwatch.detectors.loading import load_run_detector
+from soundwatch.detectors.loading import load_run_detector, run_context_for
 from soundwatch.evaluation.metrics import roc_auc
 from soundwatch.run_decisions import machine_decider
 from soundwatch.thresholds import best_f1_threshold
@@ -46,7 +46,8 @@ def check_abnormal(run: Run, machine: str, clips: Sequence[Clip]) -> dict[str, A
     """
     det = load_run_detector(run, machine)
     decider = machine_decider(run, machine, det)
-    good, skipped = check_clips(clips, True, run.channel())
+    context = run_context_for(run)  # read as the run trained (its channel)
+    good, skipped = check_clips(clips, True, context.channel)
     facts: dict[str, Any] = {"abnormal_clips": len(good), "skipped": skipped,
                              "threshold": float(decider.threshold)}
     normal = np.asarray(decider.train_scores, dtype=np.float64)
@@ -56,7 +57,7 @@ def check_abnormal(run: Run, machine: str, clips: Sequence[Clip]) -> dict[str, A
     if not good:
         log.warning("%s: no readable abnormal recording to check the detector with", machine)
         return facts
-    scores = np.asarray(det.score(good), dtype=np.float64)
+    scores = np.asarray(det.score(good, context), dtype=np.float64)
     facts["flagged"] = int(decider.decide(scores).sum())
     facts["abnormal_scores"] = {str(c.path): float(s) for c, s in zip(good, scores, strict=True)}
     if normal.size:

@@ -130,6 +130,7 @@ def run_demo(
     from soundwatch import pipeline
     from soundwatch.evaluation.evaluate import evaluate_run
     from soundwatch.synth import synth_machines
+    from soundwatch.training.context import RunContext
 
     say = on_step or (lambda text: log.info("%s", text))
     root = Path(out)
@@ -144,9 +145,11 @@ def run_demo(
         run_dir = root / name
         resume = (run_dir / "config.yaml").exists()
         say(f"training {name}")
+        context = RunContext(cache_dir=pipeline.cache_folder(None, no_cache=False),
+                             resume=resume, progress=progress)
         run = pipeline.train(data, name, config=_config(name), out=run_dir,
                              params=overrides.get(name), seed=seed, device=device,
-                             resume=resume, progress=progress)
+                             context=context)
         say(f"scoring {name}")
         scored = pipeline.score(run.root, out=run.root / "scores" / DEMO_SCORING,
                                 progress=progress)

@@ -16,7 +16,7 @@ import numpy as np
 from soundwatch.atomic import atomic_path
 from soundwatch.audio import DEFAULT_SR, load
 from soundwatch.datasets import discover
-from soundwatch.detectors.loading import load_run_detector, set_runtime
+from soundwatch.detectors.loading import load_run_detector, run_context_for
 from soundwatch.errors import AudioError, DetectorError
 from soundwatch.scores import read_scores_table
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from soundwatch.runs import Run
+    from soundwatch.training.context import RunContext
 
 __all__ = [
     "Explanation",
@@ -199,6 +200,7 @@ def explain_clip(
     *,
     score: float = float("nan"),
     threshold: float = float("nan"),
+    context: RunContext | None = None,
 ) -> Explanation:
     """Explain one clip: a time-frequency deviation map and per-window scores.
 
@@ -216,6 +218,7 @@ def explain_clip(
             explains itself.
         score: The clip's score, shown in the picture.
         threshold: The decision threshold, shown in the picture.
+        context: Run settings the window scores are computed with (the device).
     """
     x = np.asarray(signal, dtype=np.float32).reshape(-1)
     duration = len(x) / sr
@@ -240,7 +243,7 @@ def explain_clip(
         starts.append(n - w)
     pieces = [x[s:s + w] for s in starts]
     try:
-        wscores = np.asarray(detector.score_signals(pieces, sr), dtype=np.float64)
+        wscores = np.asarray(detector.score_signals(pieces, sr, context), dtype=np.float64)
     except Exception as exc:  # noqa: BLE001 - a detector may refuse short windows
         log.info("explanations: window scores unavailable (%s)", exc)
         starts, wscores = [], np.zeros(0)
@@ -364,7 +367,7 @@ def explain_flagged(
     *,
     detectors: Mapping[str, Any] | None = None,
     deciders: Mapping[str, Any] | None = None,
-    device: str | None = None,
+    context: RunContext | None = None,
     limit: int | None = None,
     rows: Sequence[int] | None = None,
 ) -> list[Path]:
@@ -376,7 +379,8 @@ def explain_flagged(
         folder: Output folder (see :func:`explanation_path`).
         detectors: Loaded detectors by machine (others are loaded).
         deciders: Deciders by machine (unused when the table has ``threshold``).
-        device: Device override for detectors loaded here.
+        context: The run settings of the scoring (its device and audio channel; default:
+            the channel the scoring beside ``folder`` recorded, else the run's).
         limit: At most this many clips per machine, highest scores first.
         rows: Explain these row positions instead of the flagged ones.
 
@@ -384,6 +388,8 @@ def explain_flagged(
         The PNGs written (existing ones are kept and returned too).
     """
     dets = dict(detectors or {})
+    if context is None:  # the scoring's --channel, else the run's
+        context = run_context_for(run, channel=_scoring_channel(folder))
     picked = table.iloc[list(rows)] if rows is not None else table[table["decision"] == 1]
     picked = picked.sort_values("score", ascending=False, kind="stable")
     written: list[Path] = []
@@ -400,9 +406,6 @@ def explain_flagged(
         det = dets.get(machine)
         if det is None:
             det = load_run_detector(run, machine)
-            chan = _scoring_channel(folder)  # the scoring's --channel, else the run's
-            if device is not None or chan is not None:
-                set_runtime(det, device=device, progress=False, channel=chan)
             dets[machine] = det
         sr = _detector_sr(det, DEFAULT_SR)
         stats = None
@@ -420,11 +423,12 @@ def explain_flagged(
             thr = threshold if thr is None or (isinstance(thr, float) and math.isnan(thr)) \
                 else float(thr)
             try:
-                signal = load(rec["path"], sr=sr, channel=det._context(None).channel)
+                signal = load(rec["path"], sr=sr, channel=context.channel)
             except AudioError as exc:
                 log.warning("no explanation: %s", exc)
                 continue
-            ex = explain_clip(det, signal, sr, stats, score=float(rec["score"]), threshold=thr)
+            ex = explain_clip(det, signal, sr, stats, score=float(rec["score"]), threshold=thr,
+                              context=context)
             plot_explanation(ex, png, title=f"{machine}: {Path(str(rec['path'])).name}")
             written.append(png)
     return written

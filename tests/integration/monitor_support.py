@@ -37,8 +37,7 @@ def train_run(root: Path) -> Path:
             write_clip(root / "data" / machine / "train" / f"normal_id_00_{i:08d}.wav", 0.1,
                        seed=i)
     out = root / "run"
-    train(root / "data", "mahalanobis", out=out, params={"frontend_params": {"n_mels": 32}},
-          no_cache=True)
+    train(root / "data", "mahalanobis", out=out, params={"frontend_params": {"n_mels": 32}})
     return out
 
 

@@ -29,7 +29,7 @@ def data(tmp_path_factory) -> Path:
 def run(data, tmp_path) -> Path:
     from soundwatch.pipeline import train
 
-    train(data, "mahalanobis", out=tmp_path / "run", no_cache=True)
+    train(data, "mahalanobis", out=tmp_path / "run")
     return tmp_path / "run"
 
 

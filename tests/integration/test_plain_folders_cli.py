@@ -135,7 +135,7 @@ def channel_run(multichannel, tmp_path_factory) -> Path:
     from soundwatch.pipeline import train
 
     run = tmp_path_factory.mktemp("runs") / "ch2"
-    train(multichannel / "train", "mahalanobis", machines=["fanB"], out=run, no_cache=True,
+    train(multichannel / "train", "mahalanobis", machines=["fanB"], out=run,
           params={"frontend_params": {"n_mels": 32}}, channel=2)
     return run
 

@@ -79,7 +79,7 @@ def test_resume_records_the_training_scores_a_kill_left_out(data, tmp_path, caps
 
     monkeypatch.setattr(executor, "record_machine", killed_on_fan)  # the local executor's
     with pytest.raises(KeyboardInterrupt):
-        pipeline.train(data, "mahalanobis", out=out, no_cache=True)
+        pipeline.train(data, "mahalanobis", out=out)
     monkeypatch.setattr(executor, "record_machine", real)
     run = Run.open(out)
     assert run.has_detector("fan")

@@ -52,9 +52,8 @@ def test_two_ddp_processes_train_as_well_as_one(tones, tmp_path, monkeypatch, ca
     params = {**preset_test_params("ae"), **TRAINING}
     untrained = pipeline.train(tones, "ae", params={**params, "training__epochs": 1,
                                                     "training__lr": 1e-9},
-                               out=tmp_path / "untrained", no_cache=True, device="cpu")
-    single = pipeline.train(tones, "ae", params=params, out=tmp_path / "single",
-                            no_cache=True, device="cpu")
+                               out=tmp_path / "untrained", device="cpu")
+    single = pipeline.train(tones, "ae", params=params, out=tmp_path / "single", device="cpu")
     out = tmp_path / "ddp"
     args = ["train", tones, "-d", "ae", "--no-cache", "--device", "cpu", "--out", out,
             "--devices", "2", "--strategy", "ddp"]

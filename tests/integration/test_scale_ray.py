@@ -63,7 +63,7 @@ def test_ray_backend_gives_the_local_scores(detector, data, tmp_path):
     runs = {}
     for backend, executor in (("local", None), ("ray", RayExecutor())):
         run = pipeline.train(data, detector, params=params, out=tmp_path / backend,
-                             no_cache=True, executor=executor)
+                             executor=executor)
         table = pipeline.score(run.root, out=run.root / "scores" / "test", executor=executor)
         assert len(table) == 16
         runs[backend] = run
@@ -128,14 +128,14 @@ def test_library_raises_machines_failed(data, tmp_path):
             wav.write_bytes(b"")
     with pytest.raises(MachinesFailed) as info:
         pipeline.train(broken, "mahalanobis", params=preset_test_params("mahalanobis"),
-                       out=tmp_path / "run", no_cache=True, executor=RayExecutor())
+                       out=tmp_path / "run", executor=RayExecutor())
     assert sorted(info.value.failures) == machines
     assert all("empty file" in reason for reason in info.value.failures.values())
 
 
 def test_ray_scoring_resumes_and_reports_bad_files(data, tmp_path, monkeypatch, capsys):
     run = pipeline.train(data, "mahalanobis", params=preset_test_params("mahalanobis"),
-                         out=tmp_path / "run", no_cache=True)
+                         out=tmp_path / "run")
     out = tmp_path / "run" / "scores" / "again"
     code, _, err = cli(monkeypatch, capsys, "score", run.root, "--out", out, "--backend", "ray")
     assert code == 0, err

@@ -22,7 +22,7 @@ class LoudnessDetector:
 
     name = "loudness"
 
-    def score_signals(self, signals, sr):
+    def score_signals(self, signals, sr, context=None):  # the Detector signature
         return np.array([float(np.sqrt(np.mean(np.square(s)))) for s in signals])
 
 

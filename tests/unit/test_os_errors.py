@@ -19,7 +19,7 @@ def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("oserr")
     data = synth_machines(root / "data", machines="fan", train_source=6, train_target=1,
                           test_per_group=2, seconds=1.0, seed=0, workers=1)
-    train(data, "mahalanobis", out=root / "run", no_cache=True)
+    train(data, "mahalanobis", out=root / "run")
     return root / "run"
 
 

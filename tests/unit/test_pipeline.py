@@ -18,6 +18,7 @@ from soundwatch.detectors.loading import load_run_detector
 from soundwatch.errors import AudioError, ConfigError, DatasetError, DetectorError
 from soundwatch.runs import Run
 from soundwatch.scores import SCORE_COLUMNS, read_scores_table
+from soundwatch.training.context import RunContext
 
 SR = 16000
 DETECTOR = "mahalanobis"  # fast classical detector of the registry
@@ -57,8 +58,7 @@ def dataset(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory) -> tuple[Run, pd.DataFrame]:
     out = tmp_path_factory.mktemp("runs") / "run"
-    run = pipeline.train(dataset, DETECTOR, machines=["fan", "pump"], out=out, params=FAST,
-                         no_cache=True)
+    run = pipeline.train(dataset, DETECTOR, machines=["fan", "pump"], out=out, params=FAST)
     return run, pipeline.score(out)
 
 
@@ -158,7 +158,7 @@ def test_score_into_another_folder(trained, tmp_path):
 def test_same_seed_gives_same_scores(trained, dataset, tmp_path):
     run, _ = trained
     again = pipeline.train(dataset, DETECTOR, machines=["fan"], out=tmp_path / "r2",
-                           params=FAST, no_cache=True)
+                           params=FAST)
     first = read_scores_table(run.train_scores_path)
     second = read_scores_table(again.train_scores_path)
     np.testing.assert_allclose(second["score"], first[first["machine"] == "fan"]["score"])
@@ -166,13 +166,12 @@ def test_same_seed_gives_same_scores(trained, dataset, tmp_path):
 
 def test_resume_trains_only_missing_machines(dataset, tmp_path):
     out = tmp_path / "r"
-    pipeline.train(dataset, DETECTOR, machines=["fan"], out=out, params=FAST, no_cache=True)
+    pipeline.train(dataset, DETECTOR, machines=["fan"], out=out, params=FAST)
     stamp = (out / "detector" / "fan" / "config.json").stat().st_mtime_ns
     with pytest.raises(ConfigError, match="already holds a run"):
-        pipeline.train(dataset, DETECTOR, machines=["fan", "pump"], out=out, params=FAST,
-                       no_cache=True)
+        pipeline.train(dataset, DETECTOR, machines=["fan", "pump"], out=out, params=FAST)
     run = pipeline.train(dataset, DETECTOR, machines=["fan", "pump"], out=out, params=FAST,
-                         no_cache=True, resume=True)
+                         context=RunContext(resume=True))
     assert run.machines() == ["fan", "pump"]
     assert (out / "detector" / "fan" / "config.json").stat().st_mtime_ns == stamp
     table = read_scores_table(run.train_scores_path)
@@ -189,12 +188,17 @@ def test_resume_trains_only_missing_machines(dataset, tmp_path):
         ({"params": {"bogus": 1}}, DetectorError, "unknown parameter 'bogus'"),
         ({"epochs": 3}, ConfigError, "has no 'epochs' parameter"),
         ({"params": {"seed": 3}}, ConfigError, "set by --seed"),
+        ({"params": {"channel": 1}}, ConfigError, "set by --channel"),
+        ({"params": {"devices": 2}}, ConfigError, "set by the pipeline"),
+        ({"context": RunContext(channel=1)}, ConfigError, "differs from the config's 0"),
+        ({"context": RunContext(device="cpu"), "device": "cuda"}, ConfigError,
+         "context.device"),
         ({"params": {"score_method": "mse"}}, ConfigError, "-p scorer=NAME"),
     ],
 )
 def test_train_errors(dataset, tmp_path, kwargs, error, message):
     args = {"data": dataset, "detector": DETECTOR, "out": tmp_path / "r", "params": FAST,
-            "no_cache": True, **kwargs}
+            **kwargs}
     if kwargs.get("data") == "missing-folder":
         args["data"] = tmp_path / "missing-folder"
     with pytest.raises(error) as info:
@@ -204,7 +208,7 @@ def test_train_errors(dataset, tmp_path, kwargs, error, message):
 
 def test_machine_without_training_clips_fails_before_training(dataset, tmp_path):
     with pytest.raises(DatasetError, match="for valve: the data holds only test clips"):
-        pipeline.train(dataset, DETECTOR, out=tmp_path / "r", params=FAST, no_cache=True)
+        pipeline.train(dataset, DETECTOR, out=tmp_path / "r", params=FAST)
     assert not (tmp_path / "r").exists(), "nothing trained or written"
 
 
@@ -238,11 +242,11 @@ def bad_dataset(dataset, tmp_path_factory) -> Path:
 
 def test_bad_file_fails_without_skip_bad(bad_dataset, tmp_path):
     with pytest.raises(AudioError, match="normal_id_00_00000099.wav"):
-        pipeline.train(bad_dataset, DETECTOR, out=tmp_path / "r", params=FAST, no_cache=True)
+        pipeline.train(bad_dataset, DETECTOR, out=tmp_path / "r", params=FAST)
 
 
 def test_skip_bad_records_skipped_files(bad_dataset, tmp_path):
-    run = pipeline.train(bad_dataset, DETECTOR, out=tmp_path / "r", params=FAST, no_cache=True,
+    run = pipeline.train(bad_dataset, DETECTOR, out=tmp_path / "r", params=FAST,
                          skip_bad=True)
     assert run.machines() == ["fan", "pump"]
     with pytest.raises(AudioError, match="empty file"):
@@ -274,9 +278,10 @@ def test_long_recording_in_windows(trained, long_wav, tmp_path, monkeypatch):
     det_cls = type(load_run_detector(run, "fan"))
     original = det_cls.score_signals
 
-    def spy(self, signals, sr):
+    def spy(self, signals, sr, context=None):
         sizes.append(len(signals))
-        return original(self, signals, sr)
+        assert context is not None  # the command's run context, passed explicitly
+        return original(self, signals, sr, context)
 
     monkeypatch.setattr(det_cls, "score_signals", spy)
     result = pipeline.score_long_recording(run.root, long_wav, window=2.0, hop=2.0,
@@ -358,8 +363,7 @@ def test_missing_split_gets_assigned(tmp_path):
             path = tmp_path / "data" / "fan" / "id_00" / folder / f"{i:08d}.wav"
             path.parent.mkdir(parents=True, exist_ok=True)
             sf.write(path, _noise(rng, amp), SR)
-    run = pipeline.train(tmp_path / "data", DETECTOR, out=tmp_path / "r", params=FAST,
-                         no_cache=True)
+    run = pipeline.train(tmp_path / "data", DETECTOR, out=tmp_path / "r", params=FAST)
     table = pipeline.score(run.root)
     train = read_scores_table(run.train_scores_path)
     assert set(train["path"]).isdisjoint(table["path"])
@@ -369,7 +373,7 @@ def test_missing_split_gets_assigned(tmp_path):
 def test_cache_dir_is_used(dataset, tmp_path):
     cache = tmp_path / "cache"
     pipeline.train(dataset, DETECTOR, machines=["pump"], out=tmp_path / "r", params=FAST,
-                   cache_dir=cache)
+                   context=RunContext(cache_dir=str(cache)))
     assert any(p.suffix == ".npy" for p in cache.rglob("*")), os.listdir(cache)
 
 
@@ -401,7 +405,7 @@ def test_refit_swaps_the_scorer_and_keeps_the_network(dataset, tmp_path):
     import torch
 
     run = pipeline.train(dataset, "ae", machines=["fan"], out=tmp_path / "ae", params=AE_TINY,
-                         no_cache=True, device="cpu")
+                         device="cpu")
     new = pipeline.refit(run.root, tmp_path / "ae-maha",
                          {"scorer": "selective_mahalanobis", "scorer__variant": "baseline"},
                          no_cache=True)
@@ -420,7 +424,7 @@ def test_refit_swaps_the_scorer_and_keeps_the_network(dataset, tmp_path):
 
 def test_refit_refuses_changes_that_need_training(dataset, tmp_path):
     run = pipeline.train(dataset, "ae", machines=["fan"], out=tmp_path / "ae", params=AE_TINY,
-                         no_cache=True, device="cpu")
+                         device="cpu")
     with pytest.raises(DetectorError, match="retrain"):
         pipeline.refit(run.root, tmp_path / "x", {"encoder__latent_dim": 2}, no_cache=True)
     with pytest.raises(ConfigError):  # an existing run is never overwritten
@@ -498,7 +502,7 @@ class _CountingExecutor(pipeline.LocalExecutor):
 def test_the_pipeline_runs_its_work_on_the_executor_given(dataset, tmp_path):
     executor = _CountingExecutor()
     run = pipeline.train(dataset, DETECTOR, machines=["fan"], out=tmp_path / "r", params=FAST,
-                         no_cache=True, executor=executor)
+                         executor=executor)
     assert executor.trained == ["fan"] and run.info["failed"] == {}
     table = pipeline.score(run.root, executor=executor)
     assert executor.scored == ["fan"] and len(table) == 6

@@ -202,13 +202,18 @@ def train(
 ) -> None:
     """Train one detector per machine type on the training split of DATA."""
     from soundwatch.config import parse_params
+    from soundwatch.pipeline import cache_folder
     from soundwatch.pipeline import train as run_train
+    from soundwatch.training.context import RunContext
 
     if resume and out is None:
         raise ConfigError("--resume", "needs --out RUN (the run folder to continue)")
     from soundwatch.errors import MachinesFailed
 
     executor = _executor(backend, address, cpus_per_task, gpus_per_task)
+    context = RunContext(cache_dir=cache_folder(cache_dir, no_cache), resume=resume,
+                         progress=sys.stderr.isatty(), devices=_parse_devices(devices),
+                         strategy=strategy, num_nodes=num_nodes)  # device, channel: the config's
     try:
         run = run_train(
             data,
@@ -221,20 +226,14 @@ def train(
             objective=objective,
             seed=seed,
             device=device,
-            cache_dir=cache_dir,
-            no_cache=no_cache,
-            skip_bad=skip_bad,
-            resume=resume,
-            progress=sys.stderr.isatty(),
-            on_machine=_feedback("training"),
+            channel=channel_value(channel),
+            threshold=threshold,
             train_normals=train_normals,
             split_seed=split_seed,
+            skip_bad=skip_bad,
+            context=context,
+            on_machine=_feedback("training"),
             executor=executor,
-            devices=_parse_devices(devices),
-            strategy=strategy,
-            num_nodes=num_nodes,
-            threshold=threshold,
-            channel=channel_value(channel),
         )
     except MachinesFailed as exc:  # one line per failed machine type, then the error line
         for name, reason in sorted(exc.failures.items()):

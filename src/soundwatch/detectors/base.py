@@ -135,9 +135,10 @@ class Detector(abc.ABC):
     anomalous"; :meth:`fit` also sets ``threshold_`` (the decision threshold) and
     ``train_scores_`` (out-of-fold scores of the training clips).
 
-    Run settings (device, cache folder, checkpoints, progress) are not parameters: they
-    come in a :class:`~soundwatch.training.context.RunContext` given to :meth:`fit` and
-    :meth:`score`.
+    Run settings (device, cache folder, checkpoints, progress, audio channel) are not
+    parameters: they come in a :class:`~soundwatch.training.context.RunContext` given to
+    each :meth:`fit` / :meth:`score` call (none: ``RunContext()``'s defaults); a detector
+    never keeps one.
 
     Class attributes:
         test_params: Small hyper-parameters that make a detector fast enough for unit
@@ -261,26 +262,6 @@ class Detector(abc.ABC):
         if not self.is_fitted:
             raise DetectorError(self.name, "not fitted: call fit() or load()")
 
-    def run_context(self, context: RunContext | None = None) -> RunContext:
-        """The context a call runs with: the one it was given, else the loader's default."""
-        from soundwatch.training.context import RunContext
-
-        if context is not None:
-            return context
-        return self.__dict__.get("_run_context") or RunContext()
-
-    _context = run_context  # the name callers outside detectors/ still use
-
-    def set_context(self, context: RunContext | None) -> Self:
-        """Deprecated: pass the :class:`RunContext` to ``fit``/``score`` instead.
-
-        A thin shim kept for callers outside ``detectors/`` (``Run.load_detector`` gives a
-        loaded detector the run's audio channel; ``pipeline`` the command's device): the
-        context used by later calls given none. ``fit`` never stores its context.
-        """
-        self._run_context = context
-        return self
-
     # ------------------------------------------------------------------ API
     @abc.abstractmethod
     def fit(self, clips: Sequence[Clip], labels: np.ndarray | None = None,
@@ -311,9 +292,10 @@ class Detector(abc.ABC):
             context: Run settings.
         """
 
-    def decision_function(self, clips: Sequence[Clip]) -> np.ndarray:
+    def decision_function(self, clips: Sequence[Clip],
+                          context: RunContext | None = None) -> np.ndarray:
         """Same as :meth:`score` (scikit-learn's name)."""
-        return self.score(clips)
+        return self.score(clips, context)
 
     def predict(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
         """0/1 per clip: 1 (anomalous) when the score exceeds the fitted ``threshold_``."""

@@ -14,13 +14,13 @@ from soundwatch.detectors.base import Detector, read_npz, resolve_labels, write_
 from soundwatch.detectors.parts import AddedParts
 from soundwatch.detectors.windows import as_channels
 from soundwatch.errors import DetectorError
+from soundwatch.training.context import RunContext
 
 if TYPE_CHECKING:
     from typing import Self
 
     from soundwatch.datasets.clip import Clip
     from soundwatch.detectors.parts import Part
-    from soundwatch.training.context import RunContext
 
 __all__ = ["ComposedDetector", "split_clips"]
 
@@ -294,7 +294,7 @@ class ComposedDetector(AddedParts, Detector):
         """Front-end features of each clip (read-only memmaps with a cache folder)."""
         from soundwatch.features import FeatureCache, extract
 
-        ctx = self._context(context)
+        ctx = context or RunContext()
         fe = self.make_frontend(self._device(ctx))
         cache = FeatureCache(Path(ctx.cache_dir)) if ctx.cache_dir else None
         return extract(list(clips), fe, cache=cache, sr=fe.sr, channel=ctx.channel,
@@ -306,7 +306,7 @@ class ComposedDetector(AddedParts, Detector):
         from soundwatch.audio import resample
         from soundwatch.features import featurize_signal
 
-        fe = self.make_frontend(self._device(self._context(context)))
+        fe = self.make_frontend(self._device(context or RunContext()))
         out = []
         for signal in signals:
             x = np.asarray(signal, dtype=np.float32).reshape(-1)
@@ -440,7 +440,7 @@ class ComposedDetector(AddedParts, Detector):
                 raise DetectorError(self.name, f"no network: no {view!r} view")
             layout = self._layout()
             return [feature_rows(f, layout).astype(np.float64) for f in feats]
-        ctx = self._context(context)
+        ctx = context or RunContext()
         device = self._device(ctx)
         model = self.network_.to(device)
         model.eval()
@@ -540,7 +540,7 @@ class ComposedDetector(AddedParts, Detector):
             context: RunContext | None = None) -> Self:
         """Learn from training clips (see :meth:`Detector.fit`)."""
         self.validate_params()
-        ctx = self._context(context)
+        ctx = context or RunContext()
         clips = list(clips)
         if not clips:
             raise DetectorError(self.name, "no training clips")

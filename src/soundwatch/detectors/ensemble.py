@@ -18,12 +18,12 @@ from soundwatch.detectors.normalize import (
     normalize_scores,
 )
 from soundwatch.errors import DetectorError
+from soundwatch.training.context import RunContext
 
 if TYPE_CHECKING:
     from typing import Self
 
     from soundwatch.datasets.clip import Clip
-    from soundwatch.training.context import RunContext
 
 __all__ = ["COMBINES", "EnsembleDetector", "combine_scores"]
 
@@ -114,7 +114,7 @@ class EnsembleDetector(Detector):
         self.validate_params()
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)
-        context = self._context(context)  # each member gets the ensemble's, explicitly
+        context = context or RunContext()  # each member gets the ensemble's, explicitly
         members = []
         for i, spec in enumerate(self._specs()):
             member_context = context
@@ -143,7 +143,6 @@ class EnsembleDetector(Detector):
         clips = list(clips)
         if not clips:
             return np.zeros(0)
-        context = self._context(context)  # the members read the same channel, device...
         return self._scores([m.score(clips, context) for m in self.members_])
 
     def score_signals(self, signals: Sequence[np.ndarray], sr: int,
@@ -152,7 +151,6 @@ class EnsembleDetector(Detector):
         self._check_fitted()
         if len(signals) == 0:
             return np.zeros(0)
-        context = self._context(context)
         return self._scores([m.score_signals(signals, sr, context) for m in self.members_])
 
     def _save_state(self, directory: Path) -> dict[str, Any]:

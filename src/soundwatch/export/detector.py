@@ -20,6 +20,7 @@ from torch import nn
 from soundwatch.decisions import DEFAULT_POLICY
 from soundwatch.detectors.windows import score_windows
 from soundwatch.errors import ConfigError, DetectorError
+from soundwatch.training.context import RunContext
 
 __all__ = [
     "PARITY_RTOL",
@@ -311,8 +312,8 @@ def export_detector(
             other decisions; the result is recorded in the manifest.
         opset: ONNX opset (default 17).
         channel: The audio channel the runtime reads from files (recorded in the
-            manifest); default: the detector's run context's (the run's channel when it
-            was loaded with :meth:`~soundwatch.runs.Run.load_detector`).
+            manifest); default: :class:`~soundwatch.training.context.RunContext`'s (the
+            first); :func:`~soundwatch.export.run.export_run` gives the run's.
 
     Returns:
         The export folder.
@@ -333,7 +334,7 @@ def export_detector(
     if reason is not None:
         raise DetectorError(f"detector {detector.name}", f"cannot be exported: {reason}")
     if channel is None:
-        channel = detector.run_context().channel
+        channel = RunContext().channel  # no context given: the default (first) channel
     if isinstance(detector, EnsembleDetector):
         out, sr, seconds = _export_ensemble(detector, directory, machine, opset, channel)
     else:

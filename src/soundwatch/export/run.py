@@ -99,7 +99,7 @@ def export_run(
         else:
             try:
                 path = export_detector(det, root / machine, machine=machine, verify=verify,
-                                       channel=channel)
+                                       channel=run.channel() if channel is None else channel)
             except DetectorError as exc:
                 result = MachineExport(machine, None, f"{exc.where}: {exc.reason}")
             else:

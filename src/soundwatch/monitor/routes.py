@@ -55,7 +55,8 @@ def add_normal_clips(service: Any, machine: str, clip_ids: list[int]) -> dict[st
         if change["files"]:
             detector = load_run_detector(Run.open(loaded.run), machine)
             service.scorer.machines[machine] = LoadedMachine(
-                machine, loaded.run, detector, Decider.from_detector(detector))
+                machine, loaded.run, detector, Decider.from_detector(detector),
+                loaded.context)  # the channel it read (--channel) stays
     threshold = float(service.scorer.machines[machine].decider.threshold)
     service.metrics.threshold.labels(machine).set(threshold)
     return {**change, "threshold": threshold}

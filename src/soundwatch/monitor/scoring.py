@@ -18,11 +18,12 @@ import numpy as np
 from soundwatch.audio import info, load, special_file
 from soundwatch.config import parse_channel
 from soundwatch.decisions import section_of_path
-from soundwatch.detectors.loading import load_run_detector
+from soundwatch.detectors.loading import load_run_detector, run_context_for
 from soundwatch.errors import AudioError, ConfigError, DetectorError
 from soundwatch.run_decisions import machine_decider
 from soundwatch.runs import Run
 from soundwatch.sensor import check_file, check_signal
+from soundwatch.training.context import RunContext
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -84,14 +85,15 @@ class LoadedMachine:
         run: The run folder it comes from.
         detector: The loaded detector.
         decider: Its :class:`~soundwatch.decisions.Decider`.
-        channel: The audio channel its files are read from (the run's, or ``--channel``).
+        context: The run context its detector scores with; ``context.channel`` is the
+            audio channel its files are read from (the run's, or ``--channel``).
     """
 
     machine: str
     run: Path
     detector: Any
     decider: Any
-    channel: int | str = 0
+    context: RunContext
 
     @property
     def detector_name(self) -> str:
@@ -133,7 +135,8 @@ class MachineScorer:
         self.machines: dict[str, LoadedMachine] = {}
         for root in runs:
             run = Run.open(root)
-            chan = run.channel() if channel is None else parse_channel(channel)
+            context = run_context_for(
+                run, channel=None if channel is None else parse_channel(channel))
             for machine in run.machines():
                 if machine in self.machines:
                     raise ConfigError(root, f"machine type {machine!r} is also in run "
@@ -141,7 +144,7 @@ class MachineScorer:
                 detector = load_run_detector(run, machine)  # once: the decider reuses it
                 decider = machine_decider(run, machine, detector, policy=threshold)
                 self.machines[machine] = LoadedMachine(machine, Path(run.root), detector,
-                                                       decider, chan)
+                                                       decider, context)
         log.info("loaded %d machine type(s): %s", len(self.machines), ", ".join(self.machines))
 
     def warm_up(self, seconds: float = 2.0, sr: int = 16000) -> None:
@@ -192,7 +195,8 @@ class MachineScorer:
         """
         loaded = self.get(machine)
         start = time.perf_counter()
-        scores = np.asarray(loaded.detector.score_signals([signal], int(sr)), dtype=np.float64)
+        scores = np.asarray(loaded.detector.score_signals([signal], int(sr),
+                                                       loaded.context), dtype=np.float64)
         elapsed = time.perf_counter() - start
         score = float(scores.reshape(-1)[0])
         if not math.isfinite(score):
@@ -217,8 +221,9 @@ class MachineScorer:
             DetectorError: As in :meth:`score_signal`.
         """
         loaded = self.get(machine)  # an unknown machine before decoding
-        signal, sr = load_native(path, loaded.channel)
-        check = check_file(path, loaded.decider.sample_rates, loaded.channel)  # as score does
+        signal, sr = load_native(path, loaded.context.channel)
+        check = check_file(path, loaded.decider.sample_rates,
+                           loaded.context.channel)  # as score does
         return self.score_signal(machine, signal, sr, section=section_of_path(path),
                                  check=check if check.status != "error" else None)
 

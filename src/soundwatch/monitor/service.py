@@ -198,7 +198,7 @@ class Service:
                 self.metrics.rejected.labels("unknown_machine").inc()
                 raise ServiceError(404, f"unknown machine type {machine!r} (known: {known})")
             try:
-                signal, sr = load_native(upload.path, loaded.channel)
+                signal, sr = load_native(upload.path, loaded.context.channel)
                 verdict = self.scorer.score_signal(machine, signal, sr,
                                                    section=section_of_path(upload.name))
             except AudioError as exc:
@@ -361,14 +361,14 @@ def explain_clip_png(scorer: MachineScorer, record: dict[str, Any], audio: Path)
     with tempfile.TemporaryDirectory(prefix="soundwatch-explain-") as tmp:
         out = Path(tmp) / "explanation.png"
         try:
-            signal, sr = load_native(audio, loaded.channel)
+            signal, sr = load_native(audio, loaded.context.channel)
             stats = None
             if not callable(getattr(loaded.detector, "explain_signal", None)):
                 stats = explain.normal_stats(Run.open(loaded.run), loaded.machine, sr)
             score, threshold = (float("nan") if record[k] is None else float(record[k])
                                 for k in ("score", "threshold"))
             found = explain.explain_clip(loaded.detector, signal, sr, stats, score=score,
-                                         threshold=threshold)
+                                         threshold=threshold, context=loaded.context)
             explain.plot_explanation(found, out, title=f"{loaded.machine} · clip {clip_id}")
         except SoundwatchError as exc:
             raise ServiceError(422, f"clip {clip_id}: {exc}") from exc

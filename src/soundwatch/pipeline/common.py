@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,14 +29,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-RUNTIME_PARAMS = (
-    "device", "cache_dir", "progress", "log_dir", "checkpoint_dir", "resume",
-    "precision", "in_memory_mb",
-)
-"""Run settings (:class:`~soundwatch.training.context.RunContext` fields), never params."""
+RUNTIME_PARAMS = tuple(f.name for f in dataclasses.fields(RunContext))
+"""Run settings (the :class:`~soundwatch.training.context.RunContext` fields), never params.
+
+``device`` and ``channel`` are also top-level config keys (``device:``, ``--device``;
+recorded in ``config.yaml``) that go into the run's context, never into the detector."""
 
 TOP_LEVEL_PARAMS = ("seed",)
-"""Hyper-parameters a config sets at its top level (``seed:``, ``--seed``), not in params."""
+"""Hyper-parameters a config sets at its top level (``seed:``, ``--seed``), not in params.
+
+The seed is a hyper-parameter only (``make_detector`` gives it to the detector, which
+saves it); it is no run setting."""
 
 
 RENAMED_PARAMS = {
@@ -186,8 +190,6 @@ def resolve_config(
         channel=channel,
     )
     if resolved.detector != name:  # a YAML's ``detector: default``: record the real name
-        import dataclasses
-
         resolved = dataclasses.replace(resolved, detector=name)
     for key, hint in RENAMED_PARAMS.items():
         if key in resolved.params:
@@ -195,7 +197,7 @@ def resolve_config(
     for key in (*RUNTIME_PARAMS, *TOP_LEVEL_PARAMS):
         if key in resolved.params:
             option = f"--{key.replace('_', '-')} or top-level '{key}:'" if key in (
-                "seed", "device") else "the pipeline"
+                "seed", "device", "channel") else "the pipeline"
             raise ConfigError(f"params.{key}", f"set by {option}, not as a detector parameter")
     return resolved
 

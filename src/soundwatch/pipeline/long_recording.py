@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from soundwatch.atomic import atomic_open, atomic_path
 from soundwatch.audio import DEFAULT_SR, MIN_SECONDS, info, stream
 from soundwatch.decisions import section_of_path
-from soundwatch.detectors.loading import load_run_detector, set_runtime
+from soundwatch.detectors.loading import load_run_detector, run_context_for
 from soundwatch.errors import ConfigError, DetectorError
 from soundwatch.events import merge_events, write_events
 from soundwatch.pipeline.common import check_policy
@@ -159,8 +159,8 @@ def score_long_recording(
         raise ConfigError("--window", f"{window:g} s is longer than {wav} "
                           f"({meta.duration:.2f} s); give a shorter window")
     det = load_run_detector(run, machine)
-    set_runtime(det, device=device, progress=False, channel=channel)
-    channel = det._context(None).channel  # the run's unless overridden
+    context = run_context_for(run, device=device, channel=channel)
+    channel = context.channel  # the run's unless given
     policy = None if threshold is None else check_policy(threshold)
     try:
         decider = machine_decider(run, machine, det, policy=policy).for_section(
@@ -189,7 +189,8 @@ def score_long_recording(
         log.warning("%s: %s: every window has a sensor status", wav, wrong_rate)
 
     def flush(batch: list[tuple[float, Any]], writer: Any) -> None:
-        scores = np.asarray(det.score_signals([x for _, x in batch], sr), dtype=np.float64)
+        scores = np.asarray(det.score_signals([x for _, x in batch], sr, context),
+                            dtype=np.float64)
         dec = decider.decide(scores) if decider is not None else np.zeros(len(scores), int)
         pct = decider.percentile(scores) if decider is not None else np.full(len(scores), np.nan)
         for (start, x), value, d, p in zip(batch, scores, dec, pct, strict=True):

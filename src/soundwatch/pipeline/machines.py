@@ -19,7 +19,7 @@ from soundwatch.config import RunConfig
 from soundwatch.datasets.checks import check_clips
 from soundwatch.decisions import Decider, read_decider, save_decider
 from soundwatch.errors import DatasetError, EvaluationError, SoundwatchError
-from soundwatch.pipeline.common import make_detector, merge_table, run_context
+from soundwatch.pipeline.common import make_detector, merge_table
 from soundwatch.run_decisions import record_decider
 from soundwatch.runs import Run
 from soundwatch.scores import (
@@ -29,6 +29,7 @@ from soundwatch.scores import (
     write_scores_table,
 )
 from soundwatch.selfcheck import self_check
+from soundwatch.training.context import RunContext
 
 if TYPE_CHECKING:
     from soundwatch.datasets.clip import Clip
@@ -43,27 +44,19 @@ class TrainJob:
     Attributes:
         cfg: The resolved config.
         run_root: The run folder.
-        cache_dir: Feature-cache folder (``None``: no cache).
-        progress: Show progress.
-        resume: Continue interrupted trainings from their checkpoints.
+        context: The run settings (cache folder, progress, resume, devices, strategy,
+            device, audio channel...); each machine type's log and checkpoint folders are
+            added to it in the run folder.
         skip_bad: Skip unreadable clips instead of failing.
         supervised: The detector trains on labelled anomalies too.
-        devices: Lightning ``devices`` for network training (several: DDP).
-        strategy: Lightning ``strategy``.
-        num_nodes: Lightning ``num_nodes``.
         threshold: The decision policy (:mod:`soundwatch.decisions`).
     """
 
     cfg: RunConfig
     run_root: str
-    cache_dir: str | None = None
-    progress: bool = False
-    resume: bool = False
+    context: RunContext
     skip_bad: bool = False
     supervised: bool = False
-    devices: int | str | list[int] | None = None
-    strategy: str | None = None
-    num_nodes: int = 1
     threshold: str = "far:0.01"
 
 
@@ -112,14 +105,12 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
 
     cfg = job.cfg
     run = Run(job.run_root)
-    good, skipped = check_clips(clips, job.skip_bad, cfg.channel)
+    good, skipped = check_clips(clips, job.skip_bad, job.context.channel)
     if not good:
         raise DatasetError(f"{cfg.data} [{machine}]", "every training clip is unreadable")
     tmp_log = run.train_log_dir / f".{machine}"
     checkpoints = run.root / "checkpoints" / machine
-    context = run_context(cfg, cache_dir=job.cache_dir, progress=job.progress, log_dir=tmp_log,
-                          checkpoint_dir=checkpoints, resume=job.resume, devices=job.devices,
-                          strategy=job.strategy, num_nodes=job.num_nodes)
+    context = job.context.replace(log_dir=str(tmp_log), checkpoint_dir=str(checkpoints))
     det = make_detector(cfg)
     labels = None
     if job.supervised:
@@ -142,7 +133,8 @@ def train_machine(job: TrainJob, machine: str, clips: Sequence[Clip]) -> Machine
     result = MachineResult(machine, len(good), skipped,
                            {str(k): int(v) for k, v in _label_counts(good).items()},
                            seconds, score_seconds,
-                           machine_self_check(det, _normal(good, labels), machine))
+                           machine_self_check(det, _normal(good, labels), machine,
+                                              context.channel))
     # what record_machine needs, kept before the detector marks the machine done, so a
     # resume after a kill between the two can record it (complete_machine)
     write_json(train_result_path(run, machine), dataclasses.asdict(result))
@@ -205,11 +197,13 @@ SELF_CHECK_CLIPS = 32
 """Normal training clips read back to measure how alike they sound (evenly spaced)."""
 
 
-def machine_self_check(det: Any, normal: Sequence[Clip], machine: str) -> dict[str, Any] | None:
+def machine_self_check(det: Any, normal: Sequence[Clip], machine: str,
+                       channel: int | str = 0) -> dict[str, Any] | None:
     """The self-check of a fitted detector (:mod:`soundwatch.selfcheck`), JSON-ready.
 
-    Reads back up to :data:`SELF_CHECK_CLIPS` of the normal training clips; never fails the
-    training (a problem is logged and the check left out).
+    Reads back up to :data:`SELF_CHECK_CLIPS` of the normal training clips (their
+    ``channel``, the one the run trains on); never fails the training (a problem is logged
+    and the check left out).
     """
     import numpy as np
 
@@ -223,7 +217,7 @@ def machine_self_check(det: Any, normal: Sequence[Clip], machine: str) -> dict[s
         signals = []
         for i in picks:
             with contextlib.suppress(SoundwatchError):
-                signals.append(load(normal[int(i)].path, sr=DEFAULT_SR))
+                signals.append(load(normal[int(i)].path, sr=DEFAULT_SR, channel=channel))
         check = self_check(det.training_scores(), decider.threshold,
                            member_scores=members or None, signals=signals, sr=DEFAULT_SR)
     except (SoundwatchError, ValueError, OSError) as exc:

@@ -103,7 +103,7 @@ def refit(
         if log_src.is_file():
             run.train_log_path(machine).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(log_src, run.train_log_path(machine))
-        check = machine_self_check(det, mclips, machine)
+        check = machine_self_check(det, mclips, machine, context.channel)
         run.set_machine_info(machine, train_clips=len(mclips), refit=True,
                              **({"self_check": check} if check is not None else {}))
     run.info["finished"] = True

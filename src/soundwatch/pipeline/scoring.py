@@ -16,7 +16,7 @@ from soundwatch.config import RunConfig, parse_channel
 from soundwatch.datasets import ANY_LAYOUT, assign_split, collect_recordings
 from soundwatch.datasets.checks import check_clips
 from soundwatch.decisions import read_decider
-from soundwatch.detectors.loading import load_run_detector, set_runtime
+from soundwatch.detectors.loading import load_run_detector, run_context_for
 from soundwatch.errors import ConfigError, DatasetError, DetectorError
 from soundwatch.explain import explain_flagged
 from soundwatch.features.cache import fingerprint
@@ -265,6 +265,7 @@ def score(
     write_json(out_dir / "scoring.json", {"key": key, "data": source, "machines": chosen,
                                           "run": str(run.root.resolve()), "channel": channel})
     parts_dir = out_dir / "parts"
+    context = run_context_for(run, device=device, progress=progress, channel=channel)
     tables: list[pd.DataFrame] = []
     deciders: dict[str, Any] = {}
     detectors: dict[str, Any] = {}
@@ -302,9 +303,8 @@ def score(
             if not good:
                 raise DatasetError(f"{source} [{machine}]", "every clip is unreadable")
             det = load_run_detector(run, machine)
-            set_runtime(det, device=device, progress=progress, channel=channel)
             with run.step(f"score/{name}/{machine}", clips=len(good), skipped=len(skipped)):
-                values = remote[machine][2] if machine in remote else det.score(good)
+                values = remote[machine][2] if machine in remote else det.score(good, context)
                 table = make_scores_table(good, values)
             table = _sensor_status(run, machine, table, cfg)
             table = _decide(run, machine, table, det, policy, deciders)
@@ -331,7 +331,7 @@ def score(
 
         with run.step(f"score/{name}/explain") as facts:
             written = explain_flagged(run, table, out_dir / "explain", detectors=detectors,
-                                      deciders=deciders, device=device)
+                                      deciders=deciders, context=context)
             facts["images"] = len(written)
     write_scores_table(table, out_dir / "scores.csv")  # last: "this scoring is finished"
     entry.update({"finished": True, "clips": len(table),

@@ -12,11 +12,10 @@ from soundwatch.abnormal_check import check_abnormal
 from soundwatch.audio import info
 from soundwatch.config import RunConfig
 from soundwatch.datasets.folders import FOLDER_LAYOUT
-from soundwatch.errors import AudioError, DatasetError, MachinesFailed
+from soundwatch.errors import AudioError, ConfigError, DatasetError, MachinesFailed
 from soundwatch.features.cache import FeatureCache
 from soundwatch.pipeline.common import (
     TRAIN_SPLIT,
-    cache_folder,
     check_data_folder,
     check_policy,
     discover_clips,
@@ -28,6 +27,7 @@ from soundwatch.pipeline.common import (
 from soundwatch.pipeline.executor import Executor, LocalExecutor
 from soundwatch.pipeline.machines import TrainJob, complete_machine
 from soundwatch.runs import Run
+from soundwatch.training.context import RunContext
 
 if TYPE_CHECKING:
     from soundwatch.datasets.clip import Clip
@@ -47,21 +47,15 @@ def train(
     objective: str | None = None,
     seed: int | None = None,
     device: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    no_cache: bool = False,
-    skip_bad: bool = False,
-    resume: bool = False,
-    progress: bool = False,
-    runs_dir: str | os.PathLike[str] = "runs",
-    on_machine: Callable[[str, str], None] | None = None,
+    channel: int | str | None = None,
+    threshold: str | None = None,
     train_normals: int | None = None,
     split_seed: int | None = None,
+    skip_bad: bool = False,
+    context: RunContext | None = None,
+    runs_dir: str | os.PathLike[str] = "runs",
+    on_machine: Callable[[str, str], None] | None = None,
     executor: Executor | None = None,
-    devices: int | str | list[int] | None = None,
-    strategy: str | None = None,
-    num_nodes: int = 1,
-    threshold: str | None = None,
-    channel: int | str | None = None,
 ) -> Run:
     """Train one detector per machine type on a dataset's training split.
 
@@ -81,38 +75,39 @@ def train(
         params: Hyper-parameter overrides (merged over the config's ``params``).
         epochs: Shortcut for ``params["epochs"]``.
         objective: Shortcut for ``params["objective"]``.
-        seed: Random seed (default: config's, else 0).
-        device: ``auto``/``cpu``/``cuda`` (default: config's, else ``auto``).
-        cache_dir: Feature cache folder (default: the user cache folder,
-            ``soundwatch.features.cache.default_cache_dir()``).
-        no_cache: Do not cache features (overrides ``cache_dir``).
-        skip_bad: Check every clip first; skip and record unreadable ones instead of
-            failing on the first.
-        resume: Reuse ``out``: skip machine types whose detector is already saved, and
-            continue an interrupted network's training from its last checkpoint.
-        progress: Let the detector show progress bars.
-        runs_dir: Parent of the default run folder.
-        on_machine: Called as ``on_machine(machine, event)`` with ``"start"``,
-            ``"skip"`` and ``"done"`` (for CLI feedback).
+        seed: Random seed, a hyper-parameter (default: config's, else 0).
+        device: ``auto``/``cpu``/``cuda`` (default: config's, else ``auto``). Recorded in
+            ``config.yaml``.
+        channel: The audio channel to read from multi-channel files (an index, 0 the
+            first, or ``"mean"``; default: the config's, else 0). Recorded in
+            ``config.yaml`` and ``run.json``; scoring, the service and the export use it.
+        threshold: The decision policy fitted on each machine type's out-of-fold
+            training scores and saved as ``decisions/<machine>.json`` (default
+            ``far:0.01``; see :mod:`soundwatch.decisions`).
         train_normals: Clips without a split (MIMII raw): normal recordings per machine
             ID to train on, the rest are tested (default: see
             :func:`soundwatch.datasets.assign_split`).
         split_seed: Seed of that split (default: ``seed``); recorded in ``run.json`` so
             that ``score`` tests the same clips.
+        skip_bad: Check every clip first; skip and record unreadable ones instead of
+            failing on the first.
+        context: The run settings (:class:`~soundwatch.training.context.RunContext`,
+            never saved): feature-cache folder (``cache_dir``; ``None``: no cache),
+            ``progress``, ``resume`` (reuse ``out``: skip machine types whose detector is
+            already saved, and continue an interrupted network's training from its last
+            checkpoint), Lightning ``devices``/``strategy``/``num_nodes`` (several
+            devices: DDP; see :func:`soundwatch.training.fit.launch_strategy`),
+            ``precision``, ``in_memory_mb``. Default ``RunContext()``. Its ``device`` and
+            ``channel`` are the resolved config's (``device``/``channel`` above); a
+            different one is an error. Each machine type's log and checkpoint folders
+            are in the run folder.
+        runs_dir: Parent of the default run folder.
+        on_machine: Called as ``on_machine(machine, event)`` with ``"start"``,
+            ``"skip"`` and ``"done"`` (for CLI feedback).
         executor: Where the machine types are trained (default
             :class:`~soundwatch.pipeline.executor.LocalExecutor`: one after the other here;
             :class:`soundwatch.scale.RayExecutor`: one Ray task per machine type, a failed
             machine type does not stop the others).
-        devices: Lightning ``devices`` for network training (several: DDP).
-        strategy: Lightning ``strategy`` (``ddp``...; see
-            :func:`soundwatch.training.fit.launch_strategy`).
-        num_nodes: Lightning ``num_nodes``.
-        threshold: The decision policy fitted on each machine type's out-of-fold
-            training scores and saved as ``decisions/<machine>.json`` (default
-            ``far:0.01``; see :mod:`soundwatch.decisions`).
-        channel: The audio channel to read from multi-channel files (an index, 0 the
-            first, or ``"mean"``; default: the config's, else 0). Recorded in
-            ``config.yaml`` and ``run.json``; scoring, the service and the export use it.
 
     Returns:
         The run (its ``root`` is the run folder, ``info`` the ``run.json`` content).
@@ -121,7 +116,8 @@ def train(
         DatasetError: Missing data folder, no clips, unknown machine, or no training
             clips for a machine.
         DetectorError: Unknown detector or parameter, or a training failure.
-        ConfigError: Invalid config, or ``out`` already holds a run and not ``resume``.
+        ConfigError: Invalid config, a context whose device or channel is not the
+            config's, or ``out`` already holds a run and not ``context.resume``.
         AudioError: An unreadable clip (without ``skip_bad``).
         MachinesFailed: Some machine types failed (the others are saved; an executor that
             goes on after a failure, e.g. Ray).
@@ -132,10 +128,9 @@ def train(
         data, detector, config, machines=machines, params=params, epochs=epochs,
         objective=objective, seed=seed, device=device, channel=channel,
     )
-    cache = cache_folder(cache_dir, no_cache)
-    if cache is not None:  # a cache folder that is a file or read-only fails before any work
-
-        FeatureCache(Path(cache)).prepare()
+    context = _run_context(cfg, context)
+    if context.cache_dir is not None:  # a cache folder that is a file or read-only fails early
+        FeatureCache(Path(context.cache_dir)).prepare()
     # Fail on bad parameters before anything is written.
     probe = make_detector(cfg)
     supervised = bool(getattr(probe, "supervised", False))
@@ -165,23 +160,21 @@ def train(
 
     if not skip_bad:  # a channel some file lacks: before a run folder is made
         _check_channel([c for m in chosen for c in by_machine[m]], cfg.channel)
-    run = Run.create(cfg, out, runs_dir=runs_dir, resume=resume)
+    run = Run.create(cfg, out, runs_dir=runs_dir, resume=context.resume)
     if train_normals is not None or split_seed is not None:
         run.info["split"] = {"seed": split_draw, "train_normals": train_normals}
     run.record_step("discover", discover_s, clips=len(clips))
     run.info["channel"] = cfg.channel
     todo = []
     for machine in chosen:
-        if resume and run.has_detector(machine) and complete_machine(run, machine):
+        if context.resume and run.has_detector(machine) and complete_machine(run, machine):
             log.info("%s: already trained, skipped (resume)", machine)
             if on_machine:
                 on_machine(machine, "skip")
             continue
         todo.append(machine)
-    job = TrainJob(cfg=cfg, run_root=str(run.root), cache_dir=cache, progress=progress,
-                   resume=resume, skip_bad=skip_bad, supervised=supervised,
-                   devices=devices, strategy=strategy, num_nodes=num_nodes,
-                   threshold=policy)
+    job = TrainJob(cfg=cfg, run_root=str(run.root), context=context, skip_bad=skip_bad,
+                   supervised=supervised, threshold=policy)
     failures = (executor or LocalExecutor()).train_machines(
         run, job, {m: by_machine[m] for m in todo}, on_machine)
     _check_abnormal_folders(run, clips, [m for m in chosen if m not in failures])
@@ -191,6 +184,23 @@ def train(
     if failures:
         raise MachinesFailed(run.root, failures)
     return run
+
+
+def _run_context(cfg: RunConfig, context: RunContext | None) -> RunContext:
+    """The training's run context: ``context`` with the resolved config's device and channel.
+
+    Raises:
+        ConfigError: ``context`` names another device or channel than the config's.
+    """
+    default = RunContext()
+    context = context or default
+    for name in ("device", "channel"):
+        given, recorded = getattr(context, name), getattr(cfg, name)
+        if given != getattr(default, name) and given != recorded:
+            raise ConfigError(f"context.{name}", f"{given!r} differs from the config's "
+                              f"{recorded!r}: give {name}= to train (it is recorded in "
+                              "config.yaml)")
+    return context.replace(device=cfg.device, channel=cfg.channel)
 
 
 def _check_channel(clips: Sequence[Clip], channel: int | str) -> None:

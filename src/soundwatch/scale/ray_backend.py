@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from soundwatch.datasets.checks import check_clips
 from soundwatch.datasets.clip import Clip
-from soundwatch.detectors.loading import load_run_detector, set_runtime
+from soundwatch.detectors.loading import load_run_detector, run_context_for
 from soundwatch.errors import AudioError, ConfigError, SoundwatchError
 from soundwatch.pipeline.machines import TrainJob, record_machine, train_machine
 from soundwatch.runs import Run
@@ -164,7 +164,7 @@ class ScoreActor:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
 
         self.run = Run(run_root)
-        self.device = device
+        self.context = run_context_for(self.run, device=device)  # the run's channel
         self.skip_bad = skip_bad
         self.detectors: dict[str, Any] = {}
 
@@ -173,7 +173,6 @@ class ScoreActor:
         det = self.detectors.get(machine)
         if det is None:
             det = load_run_detector(self.run, machine)
-            set_runtime(det, device=self.device, progress=False)  # keeps the run's channel
             self.detectors[machine] = det
         return det
 
@@ -193,7 +192,7 @@ class ScoreActor:
         for machine in sorted(set(machines.tolist())):
             rows = np.flatnonzero(machines == machine)
             clips = [Clip(Path(paths[k]), machine) for k in rows]
-            good, skipped = check_clips(clips, self.skip_bad, self.run.channel())
+            good, skipped = check_clips(clips, self.skip_bad, self.context.channel)
             bad = {s["path"]: s["reason"] for s in skipped}
             keep = [k for k, c in zip(rows, clips, strict=True) if str(c.path) not in bad]
             for k in rows:
@@ -202,7 +201,7 @@ class ScoreActor:
             if not good:
                 continue
             try:
-                values = self.detector(machine).score(good)
+                values = self.detector(machine).score(good, self.context)
             except AudioError as exc:
                 for k in keep:
                     status[k], where[k], reason[k] = "failed", exc.where, exc.reason

@@ -18,8 +18,7 @@ def monitor_run(tmp_path_factory) -> Path:
         for i in range(8):
             write_clip(data / machine / "train" / f"normal_id_00_{i:08d}.wav", 0.1, seed=i)
     out = tmp_path_factory.mktemp("monitor_runs") / "run"
-    train(data, "mahalanobis", out=out, params={"frontend_params": {"n_mels": 32}},
-          no_cache=True)
+    train(data, "mahalanobis", out=out, params={"frontend_params": {"n_mels": 32}})
     return out
 
 

@@ -152,7 +152,7 @@ def test_service_window_trend_names_and_feedback(monitor_run, tmp_path):
     from soundwatch.monitor.service import Service, create_app
 
     run = shutil.copytree(monitor_run, tmp_path / "run")
-    scorer = MachineScorer([run])
+    scorer = MachineScorer([run], channel="mean")  # --channel: kept through the feedback
     history = History(tmp_path / "h.sqlite")
     service = Service(scorer, history, alerter=Alerter(rule=AlertRule(2, 3, 600)))
     ids = []
@@ -187,6 +187,7 @@ def test_service_window_trend_names_and_feedback(monitor_run, tmp_path):
         change = answer.json()
         assert change["threshold"] != old and change["via"] == "service"
         assert change["threshold_after"] == change["threshold"]
+        assert scorer.machines["fan"].context.channel == "mean"  # the reloaded detector's
         assert [f["name"] for f in change["files"]] == [
             "id_00/abnormal/00000001.wav", "id_00/abnormal/00000002.wav"]
         again = client.post("/v1/machines/fan/score", files={"file": (

@@ -42,7 +42,7 @@ def test_score_file_errors(scorer, tmp_path):
 
 def test_non_finite_score_is_an_error(scorer, monkeypatch):
     det = scorer.machines["fan"].detector
-    monkeypatch.setattr(det, "score_signals", lambda signals, sr: np.array([np.nan]))
+    monkeypatch.setattr(det, "score_signals", lambda signals, sr, context=None: np.array([np.nan]))
     with pytest.raises(DetectorError, match="non-finite"):
         scorer.score_signal("fan", np.zeros(8000, np.float32), 16000)
 
