@@ -47,16 +47,21 @@ ENHANCEMENTS = ("near", "subtract", "wiener", "gate", "gate-far")
 _EPS = 1e-10
 
 
+# scipy's STFT, not librosa's: librosa's istft compiles numba code on first use (10 s to
+# a minute per process), which every detector using these options would pay
 def _stft(x: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    import librosa
+    from scipy.signal import stft
 
-    return librosa.stft(np.asarray(x, dtype=np.float32), n_fft=n_fft, hop_length=hop)
+    return stft(np.asarray(x, dtype=np.float32), nperseg=n_fft, noverlap=n_fft - hop,
+                window="hann")[2]
 
 
 def _istft(spec: np.ndarray, hop: int, length: int) -> np.ndarray:
-    import librosa
+    from scipy.signal import istft
 
-    return librosa.istft(spec, hop_length=hop, length=length).astype(np.float32)
+    n_fft = 2 * (spec.shape[0] - 1)
+    y = istft(spec, nperseg=n_fft, noverlap=n_fft - hop, window="hann")[1]
+    return np.pad(y[:length], (0, max(0, length - y.size))).astype(np.float32)
 
 
 def _pair(near: np.ndarray, far: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
