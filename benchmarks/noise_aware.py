@@ -9,8 +9,8 @@ the noise-only-clip options on a ``soundwatch synth dcase2025`` set. The table s
 official DCASE score (harmonic mean over machine types and sections of AUC source, AUC
 target and pAUC at 0.1), in percent.
 
-    python benchmarks/noise_aware.py --data /tmp/n26/snr0 --data /tmp/n26/snr-6 \\
-        --data25 /tmp/n25 --write
+    python benchmarks/noise_aware.py --data /tmp/n26/snr0 --data /tmp/n26/snr-6
+        --data25 /tmp/n25/snr0 --write   # (one line)
 """
 
 from __future__ import annotations
