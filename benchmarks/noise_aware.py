@@ -60,7 +60,8 @@ def sweep(data: Path, options: dict[str, dict[str, Any]], presets: list[str], ou
         for label, params in options.items():
             folder = out / data.name / label.split(" ")[0].replace("=", "-")
             print(f"{data.name}: {preset} {label} ...", file=sys.stderr, flush=True)
-            row = run_preset(data, preset, folder, None, params, seed)
+            # one feature cache for the set: presets with the same front-end share features
+            row = run_preset(data, preset, folder, None, params, seed, out / "cache")
             results[(preset, label)] = (100 * row["official_score"], row["total_s"])
             print(f"  {results[(preset, label)][0]:.2f} ({row['total_s']:.0f} s)",
                   file=sys.stderr, flush=True)
@@ -90,13 +91,17 @@ def main() -> None:
     parser.add_argument("--data25", type=Path, default=None,
                         help="a soundwatch synth dcase2025 set (noise-only-clip options)")
     parser.add_argument("--presets", default="mahalanobis",
-                        help="comma-separated composed presets (e.g. mahalanobis,knn-frames)")
+                        help="comma-separated composed presets for the 2026 sets "
+                        "(e.g. mahalanobis,knn-frames)")
+    parser.add_argument("--presets25", default="mahalanobis",
+                        help="comma-separated composed presets for the 2025 set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="runs (default: a temp folder)")
     parser.add_argument("--write", action="store_true",
                         help="write the tables into docs/benchmarks.md (noise-aware section)")
     args = parser.parse_args()
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    presets25 = [p.strip() for p in args.presets25.split(",") if p.strip()]
     out = args.out or Path(tempfile.mkdtemp(prefix="noise-aware-"))
     start = time.perf_counter()
     parts = []
@@ -104,17 +109,18 @@ def main() -> None:
         res26 = {d.name: sweep(d, OPTIONS_2026, presets, out, args.seed) for d in args.data}
         parts.append(table([d.name for d in args.data], OPTIONS_2026, presets, res26))
     if args.data25 is not None:
-        res25 = {args.data25.name: sweep(args.data25, OPTIONS_2025, presets, out, args.seed)}
-        parts.append(table([args.data25.name], OPTIONS_2025, presets, res25))
+        res25 = {args.data25.name: sweep(args.data25, OPTIONS_2025, presets25, out, args.seed)}
+        parts.append(table([args.data25.name], OPTIONS_2025, presets25, res25))
     minutes = (time.perf_counter() - start) / 60
     text = "\n\n".join(parts)
     print(text)
     print(f"{minutes:.1f} min | {machine()}")
     if args.write:
         sets = ", ".join(d.name for d in [*args.data, *([args.data25] if args.data25 else [])])
-        command = ("python benchmarks/noise_aware.py " + " ".join(
-            f"--data {d}" for d in args.data) + (f" --data25 {args.data25}" if args.data25
-                                                 else "") + f" --presets {args.presets} --write")
+        given = [f"--data {d}" for d in args.data]
+        given += [f"--data25 {args.data25}"] if args.data25 else []
+        given += [f"--presets {args.presets}", f"--presets25 {args.presets25}", "--write"]
+        command = "python benchmarks/noise_aware.py " + " ".join(given)
         write_section("noise-aware", f"Machine: {machine()}. Sets: {sets}; {minutes:.1f} min "
                       f"in all. Command: `{command}`. Official DCASE score (%).\n\n{text}\n")
 
