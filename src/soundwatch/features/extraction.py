@@ -117,7 +117,9 @@ def extract(
         cache: A :class:`~soundwatch.features.FeatureCache`, or ``None`` for no cache.
         sr: Load sample rate; ``None`` uses the front-end's ``sr``. A rate different from
             ``fe.sr`` is allowed (the seed did so) but logged as a warning.
-        channel: Channel to load (index or ``"mean"``).
+        channel: Channel to load (index or ``"mean"``); with a noise-aware front-end
+            (:class:`~soundwatch.features.noise_aware.NoiseAwareFrontEnd`) the near
+            channel, the front-end loading what its option reads (``load_clip``).
         batch_size: Clips per front-end call.
         progress: Show a progress bar (rich) on stderr.
 

@@ -242,7 +242,7 @@ def export_reason(params: dict[str, Any] | None) -> str | None:
     cfg = noise_config(params)
     if cfg.reference == "none":
         return None
-    return (f"reference={cfg.reference} (noise-aware processing in numpy/librosa/"
+    return (f"reference={cfg.reference} (noise-aware processing in numpy/scipy/"
             "noisereduce) has no ONNX twin")
 
 
