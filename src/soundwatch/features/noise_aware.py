@@ -350,8 +350,9 @@ class NoiseAwareFrontEnd:
             raise ConfigError("--channel", f"reference={ref} reads the near and far channels: "
                               f"give the near channel's index, not {near!r}")
         if count < 2:
+            what = "recording" if path == "signal" else "file"
             raise AudioError(path, f"reference={ref} needs two channels (near, far); the "
-                             f"file has {count}")
+                             f"{what} has {count}")
         near = int(near) % count
         far = self.noise_config.far_channel
         if far is None:

@@ -63,15 +63,21 @@ def _detector(reference: str, **extra: object) -> object:
     return det.set_params(frontend_params={**FAST, "reference": reference, **extra})
 
 
+@pytest.fixture(scope="module")
+def two_channel_set(tmp_path_factory):
+    """Training and test clips, and the near channel's scores (shared by the options)."""
+    train, test = _clips(tmp_path_factory.mktemp("set"))
+    return train, test, _detector("none").fit(train).score(test)
+
+
 @pytest.mark.parametrize("reference", [*TWO_CHANNEL_REFERENCES, "gate"])
-def test_each_option_fits_and_scores_a_composed_detector(tmp_path, reference):
+def test_each_option_fits_and_scores_a_composed_detector(two_channel_set, reference):
     if reference.startswith("gate"):
         pytest.importorskip("noisereduce", reason="needs soundwatch[noise]")
-    train, test = _clips(tmp_path)
+    train, test, near_only = two_channel_set
     det = _detector(reference).fit(train, context=RunContext())
     scores = det.score(test)
     assert scores.shape == (2,) and np.isfinite(scores).all()
-    near_only = _detector("none").fit(train).score(test)
     assert not np.allclose(scores, near_only)  # the option changed what the scorer saw
     feats = det.clip_features(test[:1])[0]
     assert feats.shape[0] == (32 if reference == "near+far" else 16)
@@ -134,8 +140,8 @@ def test_near_channel_follows_the_run_channel_and_far_is_the_other(tmp_path):
         fe.load_clip(train[0].path, SR, "mean")
 
 
-def test_in_memory_two_channel_signal_scores_as_the_file(tmp_path):
-    train, test = _clips(tmp_path)
+def test_in_memory_two_channel_signal_scores_as_the_file(two_channel_set):
+    train, test, _ = two_channel_set
     det = _detector("wiener").fit(train)
     from_file = det.score(test)
     signals = [sf.read(c.path, dtype="float32")[0] for c in test]  # [T, 2]
