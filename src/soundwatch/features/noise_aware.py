@@ -35,7 +35,8 @@ from soundwatch.features.configs import (
 __all__ = ["ENHANCEMENTS", "NOISE_PARAMS", "NOISE_REFERENCES", "NoiseAwareConfig",
            "NoiseAwareFrontEnd", "NoiseTraining", "REFERENCES", "TWO_CHANNEL_REFERENCES",
            "augment_with_noise", "enhance", "export_reason", "find_noise_clips",
-           "near_minus_far_logmel", "noise_config", "noise_training", "reference_gain",
+           "near_minus_far_logmel", "noise_config", "noise_power_spectrum", "noise_training",
+           "reference_gain",
            "spectral_gate", "spectral_subtract", "split_noise_params", "subtract_noise",
            "wiener", "wrap_frontend"]
 
