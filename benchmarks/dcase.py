@@ -40,15 +40,22 @@ YEARS = tuple(range(2020, 2027))
 
 
 def run_preset(data: Path, preset: str, out: Path, machines: list[str] | None,
-               params: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Train, score and evaluate one preset; its per-machine and official scores."""
+               params: dict[str, Any], seed: int, cache_dir: Path | None = None
+               ) -> dict[str, Any]:
+    """Train, score and evaluate one preset; its per-machine and official scores.
+
+    ``cache_dir``: a feature cache for the training clips (default: none).
+    """
     from soundwatch import pipeline
     from soundwatch.evaluation.evaluate import evaluate_run
     from soundwatch.evaluation.metrics import floored_hmean
+    from soundwatch.training.context import RunContext
 
     start = time.perf_counter()
     run = pipeline.train(data, detector=preset, machines=machines, out=out / preset,
-                         params=params or None, seed=seed)
+                         params=params or None, seed=seed,
+                         context=RunContext(cache_dir=None if cache_dir is None
+                                            else str(cache_dir)))
     trained = time.perf_counter()
     pipeline.score(run.root, out=run.root / "scores" / "dev")
     result = evaluate_run(run.root, scores=run.root / "scores" / "dev", plots=False,

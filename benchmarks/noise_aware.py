@@ -1,116 +1,128 @@
-"""Noise-aware options on two-channel DCASE 2026-layout sets vs. the near channel alone.
+"""Noise-aware front-end options of composed detectors vs. the near channel alone.
 
-For each set written by ``soundwatch synth dcase2026`` (one per environmental-noise level),
-every clip's near/far channels go through each option of soundwatch.features.noise_aware
-(spectral subtraction, Wiener-style gain, spectral gating with and without the far channel
-as reference, the near-minus-far log-mel view, both channels side by side); each gives a
-64-band log-mel, summarised per clip by its mean and standard deviation per band; a
-standardised 1-NN distance to the machine's training clips (all domains) is the score. The
-table: per option, the harmonic mean over machines x domains of AUC and of pAUC (0.1), as
-DCASE reports them.
+Each option is a front-end parameter of any composed detector (docs/features.md,
+"Noise-aware options"); this script trains a preset (``-d mahalanobis`` by default) with
+each option through the real pipeline (``soundwatch train`` / ``score`` / ``evaluate`` as a
+user runs them, via :func:`benchmarks.dcase.run_preset`) on two-channel sets written by
+``soundwatch synth dcase2026`` (one per environmental-noise level), and, with ``--data25``,
+the noise-only-clip options on a ``soundwatch synth dcase2025`` set. The table shows the
+official DCASE score (harmonic mean over machine types and sections of AUC source, AUC
+target and pAUC at 0.1), in percent.
 
-    python benchmarks/noise_aware.py --data /tmp/n26/snr0 --data /tmp/n26/snr-6 --write
+    python benchmarks/noise_aware.py --data /tmp/n26/snr0 --data /tmp/n26/snr-6
+        --data25 /tmp/n25/snr0 --write   # (one line)
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-import soundfile as sf
-
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the CLI: one torch thread unless set
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_doc import machine, write_section  # noqa: E402
-from soundwatch.datasets import discover  # noqa: E402
-from soundwatch.features.noise_aware import ENHANCEMENTS, enhance, near_minus_far_logmel  # noqa: E402,E501
+from dcase import run_preset  # noqa: E402
 
-VIEWS = (*ENHANCEMENTS, "near-far", "near+far")
-N_MELS = 64
+OPTIONS_2026: dict[str, dict[str, Any]] = {
+    "near channel alone": {},
+    "reference=subtract": {"frontend__reference": "subtract"},
+    "reference=wiener": {"frontend__reference": "wiener"},
+    "reference=gate-far": {"frontend__reference": "gate-far"},
+    "reference=near-far": {"frontend__reference": "near-far"},
+    "reference=near+far": {"frontend__reference": "near+far"},
+    "reference=gate (no reference)": {"frontend__reference": "gate"},
+}
+"""Options on the two-channel sets (the first is the baseline: channel 0, near)."""
 
-
-def _logmel(x: np.ndarray, sr: int) -> np.ndarray:
-    import librosa
-
-    mel = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=1024, hop_length=512, n_mels=N_MELS)
-    return librosa.power_to_db(mel, ref=1.0, amin=1e-10)
-
-
-def _stats(m: np.ndarray) -> np.ndarray:
-    return np.concatenate([m.mean(axis=1), m.std(axis=1)])
-
-
-def clip_features(path: Path) -> dict[str, np.ndarray]:
-    """Every view's per-clip statistics of one two-channel clip."""
-    y, sr = sf.read(path, dtype="float32", always_2d=True)
-    near, far = y[:, 0], y[:, 1]
-    out = {name: _stats(_logmel(enhance(name, near, far, sr), sr)) for name in ENHANCEMENTS}
-    out["near-far"] = _stats(near_minus_far_logmel(near, far, sr, n_mels=N_MELS))
-    out["near+far"] = np.concatenate([out["near"], _stats(_logmel(far, sr))])
-    return out
+OPTIONS_2025: dict[str, dict[str, Any]] = {
+    "no noise option": {},
+    "reference=subtract-noise": {"frontend__reference": "subtract-noise"},
+    "reference=gate-noise": {"frontend__reference": "gate-noise"},
+    "noise_augment=2 (0-20 dB)": {"frontend__noise_augment": 2},
+    "subtract-noise + noise_augment=2": {"frontend__reference": "subtract-noise",
+                                         "frontend__noise_augment": 2},
+}
+"""Options on the DCASE 2025-layout set (noise-only clips in ``supplemental/``)."""
 
 
-def evaluate(data: Path) -> tuple[dict[str, tuple[float, float]], int, float]:
-    """View -> (hmean AUC, hmean pAUC) on one set; the clip count; seconds."""
-    from scipy.stats import hmean
-    from sklearn.metrics import roc_auc_score
-    from sklearn.neighbors import NearestNeighbors
-    from sklearn.preprocessing import StandardScaler
+def sweep(data: Path, options: dict[str, dict[str, Any]], presets: list[str], out: Path,
+          seed: int) -> dict[tuple[str, str], tuple[float, float]]:
+    """(preset, option) -> (official score, seconds) on one set."""
+    results = {}
+    for preset in presets:
+        for label, params in options.items():
+            folder = out / data.name / label.split(" ")[0].replace("=", "-")
+            print(f"{data.name}: {preset} {label} ...", file=sys.stderr, flush=True)
+            # one feature cache for the set: presets with the same front-end share features
+            row = run_preset(data, preset, folder, None, params, seed, out / "cache")
+            results[(preset, label)] = (100 * row["official_score"], row["total_s"])
+            print(f"  {results[(preset, label)][0]:.2f} ({row['total_s']:.0f} s)",
+                  file=sys.stderr, flush=True)
+    return results
 
-    start = time.perf_counter()
-    clips = [c for c in discover(data) if c.split in ("train", "test")]
-    feats = {c.path: clip_features(c.path) for c in clips}
-    results: dict[str, tuple[float, float]] = {}
-    for view in VIEWS:
-        aucs, paucs = [], []
-        by_machine = defaultdict(list)
-        for c in clips:
-            by_machine[c.machine].append(c)
-        for group in by_machine.values():
-            train = [c for c in group if c.split == "train"]
-            scaler = StandardScaler().fit(np.stack([feats[c.path][view] for c in train]))
-            bank = NearestNeighbors(n_neighbors=1).fit(
-                scaler.transform(np.stack([feats[c.path][view] for c in train])))
-            for domain in ("source", "target"):
-                test = [c for c in group if c.split == "test" and c.domain == domain]
-                x = scaler.transform(np.stack([feats[c.path][view] for c in test]))
-                score = bank.kneighbors(x)[0][:, 0]
-                label = np.array([c.label for c in test])
-                aucs.append(roc_auc_score(label, score))
-                paucs.append(roc_auc_score(label, score, max_fpr=0.1))
-        results[view] = (float(hmean(aucs)), float(hmean(paucs)))
-    return results, len(clips), time.perf_counter() - start
+
+def table(sets: list[str], options: dict[str, dict[str, Any]], presets: list[str],
+          results: dict[str, dict[tuple[str, str], tuple[float, float]]]) -> str:
+    """Markdown: one row per preset and option, one score column per set."""
+    head = ["detector", "option", "`-p`", *sets, "seconds"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for preset in presets:
+        for label, params in options.items():
+            given = " ".join(f"{k}={v}" for k, v in params.items()) or "(none)"
+            scores = [f"{results[s][(preset, label)][0]:.2f}" for s in sets]
+            seconds = sum(results[s][(preset, label)][1] for s in sets)
+            lines.append(f"| {preset} | {label} | `{given}` | " + " | ".join(scores)
+                         + f" | {seconds:.0f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, action="append", required=True,
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--data", type=Path, action="append", default=[],
                         help="a soundwatch synth dcase2026 set (repeat: one per noise level)")
+    parser.add_argument("--data25", type=Path, default=None,
+                        help="a soundwatch synth dcase2025 set (noise-only-clip options)")
+    parser.add_argument("--presets", default="mahalanobis",
+                        help="comma-separated composed presets for the 2026 sets "
+                        "(e.g. mahalanobis,knn-frames)")
+    parser.add_argument("--presets25", default="mahalanobis",
+                        help="comma-separated composed presets for the 2025 set")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="runs (default: a temp folder)")
     parser.add_argument("--write", action="store_true",
-                        help="write the table into docs/benchmarks.md (noise-aware section)")
+                        help="write the tables into docs/benchmarks.md (noise-aware section)")
     args = parser.parse_args()
-    rows, notes = {}, []
-    for data in args.data:
-        results, n, seconds = evaluate(data)
-        rows[data.name] = results
-        notes.append(f"{data.name}: {n} clips, {seconds:.0f} s")
-    head = "| option | " + " | ".join(f"{name} AUC | {name} pAUC" for name in rows) + " |"
-    lines = [head, "|" + "---|" * (1 + 2 * len(rows))]
-    for view in VIEWS:
-        cells = " | ".join(f"{rows[n][view][0] * 100:.1f} | {rows[n][view][1] * 100:.1f}"
-                           for n in rows)
-        lines.append(f"| {view} | {cells} |")
-    table = "\n".join(lines)
-    print(table)
-    print("; ".join(notes), "|", machine())
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    presets25 = [p.strip() for p in args.presets25.split(",") if p.strip()]
+    out = args.out or Path(tempfile.mkdtemp(prefix="noise-aware-"))
+    start = time.perf_counter()
+    parts = []
+    if args.data:
+        res26 = {d.name: sweep(d, OPTIONS_2026, presets, out, args.seed) for d in args.data}
+        parts.append(table([d.name for d in args.data], OPTIONS_2026, presets, res26))
+    if args.data25 is not None:
+        res25 = {args.data25.name: sweep(args.data25, OPTIONS_2025, presets25, out, args.seed)}
+        parts.append(table([args.data25.name], OPTIONS_2025, presets25, res25))
+    minutes = (time.perf_counter() - start) / 60
+    text = "\n\n".join(parts)
+    print(text)
+    print(f"{minutes:.1f} min | {machine()}")
     if args.write:
-        text = (f"Machine: {machine()}. Sets: {'; '.join(notes)}. Command: `python "
-                f"benchmarks/noise_aware.py --data DIR ... --write`.\n\n{table}\n")
-        write_section("noise-aware", text)
+        sets = ", ".join(d.name for d in [*args.data, *([args.data25] if args.data25 else [])])
+        given = [f"--data {d}" for d in args.data]
+        given += [f"--data25 {args.data25}"] if args.data25 else []
+        given += [f"--presets {args.presets}", f"--presets25 {args.presets25}", "--write"]
+        command = "python benchmarks/noise_aware.py " + " ".join(given)
+        write_section("noise-aware", f"Machine: {machine()}. Sets: {sets}; {minutes:.1f} min "
+                      f"in all. Command: `{command}`. Official DCASE score (%).\n\n{text}\n")
 
 
 if __name__ == "__main__":

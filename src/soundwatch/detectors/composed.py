@@ -279,8 +279,10 @@ class ComposedDetector(AddedParts, Detector):
         """The front-end these parameters describe, on ``device`` (shared, never mutated)."""
         import json
 
-        return _shared_frontend(self.frontend, json.dumps(self.frontend_params or {},
-                                                          sort_keys=True, default=str), device)
+        fe = _shared_frontend(self.frontend, json.dumps(self.frontend_params or {},
+                                                        sort_keys=True, default=str), device)
+        noise = getattr(self, "noise_reference_", None)  # fitted noise-only reference
+        return fe if noise is None else fe.with_noise(noise)
 
     def _device(self, ctx: RunContext) -> str:
         if self.encoder is None:
@@ -308,7 +310,11 @@ class ComposedDetector(AddedParts, Detector):
 
         fe = self.make_frontend(self._device(context or RunContext()))
         out = []
+        channel = (context or RunContext()).channel
         for signal in signals:
+            if hasattr(fe, "signal_input"):  # a noise-aware option: its channels
+                out.append(featurize_signal(fe.signal_input(signal, sr, channel), fe))
+                continue
             x = np.asarray(signal, dtype=np.float32).reshape(-1)
             if sr != fe.sr:
                 x = resample(x, sr, fe.sr).astype(np.float32)
@@ -546,14 +552,29 @@ class ComposedDetector(AddedParts, Detector):
             raise DetectorError(self.name, "no training clips")
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)  # refitting starts from nothing (fit is idempotent)
+        from soundwatch.features.noise_aware import noise_training
+
+        noisy = noise_training(self.frontend_params, clips, self.make_frontend().sr)
+        clips = noisy.clips  # without the noise-only clips
+        if noisy.reference is not None:
+            self.noise_reference_ = noisy.reference
         y = resolve_labels(self.name, clips, labels) if self.supervised else None
         feats = self.clip_features(clips, ctx)
+        extra, of = noisy.augmented(self.make_frontend(self._device(ctx)), ctx.channel,
+                                    int(self.seed))
         if self.encoder is not None:
-            self._fit_network(feats, clips, y, ctx)
+            self._fit_network(feats + extra, clips + [clips[i] for i in of],
+                              None if y is None else np.concatenate([y, y[of]]), ctx)
         normal = [i for i in range(len(clips)) if y is None or y[i] == 0]
         items = self._scorer_inputs([feats[i] for i in normal], ctx)
         del feats
-        self._fit_scorer(items, domains=[clips[i].domain for i in normal])
+        domains = [clips[i].domain for i in normal]
+        self._fit_scorer(items, domains)
+        if extra:  # noisy copies join the fitted scorer; out-of-fold scores are without them
+            keep = [k for k, i in enumerate(of) if y is None or y[i] == 0]
+            more = self._scorer_inputs([extra[k] for k in keep], ctx)
+            self.scorer_.fit(self.apply_added("items", items) + self.apply_added("items", more),
+                             domains + [clips[of[k]].domain for k in keep])
         return self
 
     def refit_scorer(self, clips: Sequence[Clip], context: RunContext | None = None,
@@ -635,6 +656,8 @@ class ComposedDetector(AddedParts, Detector):
         arrays = {f"scorer/{k}": v for k, v in self.scorer_.state().items()}
         arrays.update(self.added_state())
         arrays["train_scores"] = np.asarray(self.train_scores_, dtype=np.float64)
+        if getattr(self, "noise_reference_", None) is not None:
+            arrays["noise_reference"] = np.asarray(self.noise_reference_, dtype=np.float32)
         write_npz(directory / STATE_FILE, arrays)
         meta: dict[str, Any] = {"threshold": float(self.threshold_)}
         if self.encoder is not None:
@@ -652,6 +675,8 @@ class ComposedDetector(AddedParts, Detector):
                              if k.startswith("scorer/")}
             self.scorer_ = self._make_scorer().load_state(scorer_arrays)
             self.train_scores_ = arrays["train_scores"]
+            if "noise_reference" in arrays:
+                self.noise_reference_ = arrays["noise_reference"]
             self.threshold_ = float(meta["threshold"])
             self.load_added(arrays, directory / STATE_FILE)
         except (KeyError, TypeError, ValueError) as exc:

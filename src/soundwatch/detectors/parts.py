@@ -99,11 +99,11 @@ class FrontendPart(Part):
         return make_config(self.name, **dict(self.params))[1]
 
     def accepted(self) -> set[str]:  # noqa: D102 - a config dataclass's fields
-        from soundwatch.features.configs import CONFIGS, resolve
+        from soundwatch.features.configs import CONFIGS, NOISE_PARAMS, resolve
 
         kind, _ = resolve(self.name, {})
         config = CONFIGS.get(kind) or self.registry().get(kind).config_class
-        return {f.name for f in dataclasses.fields(config)}
+        return {f.name for f in dataclasses.fields(config)} | set(NOISE_PARAMS)
 
     def check(self) -> None:  # noqa: D102
         try:

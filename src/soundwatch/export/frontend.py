@@ -87,6 +87,10 @@ def frontend_kind(name: str, params: dict[str, Any] | None = None) -> tuple[str,
 def not_exportable_reason(name: str, params: dict[str, Any] | None = None) -> str | None:
     """Why a front-end cannot be exported (one line), or ``None`` when it can."""
     kind, cfg = frontend_kind(name, params)
+    from soundwatch.features.noise_aware import export_reason  # a noise-aware option
+
+    if (noise := export_reason(params)) is not None:
+        return noise
     if kind in NOT_EXPORTABLE:
         return NOT_EXPORTABLE[kind]
     if isinstance(cfg, WaveformConfig) and (cfg.low_hz is not None or cfg.high_hz is not None):

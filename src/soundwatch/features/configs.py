@@ -29,11 +29,14 @@ __all__ = [
     "CQTConfig",
     "FramesConfig",
     "LogMelConfig",
+    "NOISE_PARAMS",
+    "NoiseAwareConfig",
     "STFTConfig",
     "WaveformConfig",
     "config_hash",
     "make_config",
     "resolve",
+    "split_noise_params",
 ]
 
 FRONTENDS: Registry[type[FrontEnd]] = Registry(
@@ -398,6 +401,7 @@ def make_config(name: str, **params: Any) -> tuple[str, Any]:
         ConfigError: Unknown name, unknown parameter or invalid value.
     """
     kind, params = resolve(name, params)
+    params = split_noise_params(kind, params)[0]  # any front-end takes the noise-aware options
     if kind in CONFIGS:
         return kind, _make_config(CONFIGS[kind], kind, params)
     return kind, _make_config(FRONTENDS.get(kind).config_class, kind, params)
@@ -415,3 +419,103 @@ def config_hash(kind: str, config: Any) -> str:
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- noise-aware options
+# (the processing is soundwatch.features.noise_aware; the typed option lives here, with the
+# other front-end configs, so that resolving and hashing a front-end needs neither torch nor
+# that module)
+
+TWO_CHANNEL_REFERENCES = ("subtract", "wiener", "gate-far", "near-far", "near+far")
+"""Options that read both channels of a two-channel (near, far) clip."""
+
+NOISE_REFERENCES = ("subtract-noise", "gate-noise")
+"""Options whose noise reference is the machine's DCASE 2025 noise-only clips."""
+
+REFERENCES = ("none", *TWO_CHANNEL_REFERENCES, "gate", *NOISE_REFERENCES)
+"""Values of the front-end parameter ``reference`` (``none``: the front-end as it is)."""
+
+_LOG_KINDS = ("logmel", "frames")
+
+
+@dataclass(frozen=True)
+class NoiseAwareConfig:
+    """The noise-aware front-end parameters (given with the front-end's own ones).
+
+    Attributes:
+        reference: One of :data:`REFERENCES`. ``subtract`` / ``wiener``: spectral
+            subtraction / Wiener-style gain of the near channel by the far one;
+            ``gate-far``: noisereduce's spectral gating with the far channel as the noise
+            clip; ``near-far``: the near channel's log-mel minus the far one's (``logmel``,
+            ``frames``); ``near+far``: both channels' features side by side (bins or
+            vector values doubled); ``gate``: spectral gating without reference (one
+            channel); ``subtract-noise`` / ``gate-noise``: spectral subtraction / gating
+            with the machine's noise-only clips (DCASE 2025 ``supplemental/``) as the
+            reference (one channel; kept in the fitted detector).
+        far_channel: Index of the far channel; ``None``: the other channel of a
+            two-channel file. The near channel is the run's ``--channel`` (0 by default).
+        noise_augment: Noisy copies of each training clip (the machine's noise-only clips
+            mixed in at random SNRs, seeded); 0: none. Training only.
+        noise_snr_min: Lowest SNR (dB) of those copies.
+        noise_snr_max: Highest SNR (dB).
+    """
+
+    reference: str = "none"
+    far_channel: int | None = None
+    noise_augment: int = 0
+    noise_snr_min: float = 0.0
+    noise_snr_max: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.reference not in REFERENCES:
+            raise ConfigError("frontend.reference", f"{self.reference!r} is not one of "
+                              f"{', '.join(REFERENCES)}")
+        if self.noise_augment < 0:
+            raise ConfigError("frontend.noise_augment", f"must be >= 0, got "
+                              f"{self.noise_augment}")
+        if self.noise_snr_min > self.noise_snr_max:
+            raise ConfigError("frontend.noise_snr_min", f"{self.noise_snr_min} is above "
+                              f"noise_snr_max {self.noise_snr_max}")
+
+    @property
+    def two_channel(self) -> bool:
+        """Whether the option reads both channels."""
+        return self.reference in TWO_CHANNEL_REFERENCES
+
+    @property
+    def needs_noise_clips(self) -> bool:
+        """Whether training needs the machine's noise-only clips."""
+        return self.reference in NOISE_REFERENCES or self.noise_augment > 0
+
+    def key(self) -> dict[str, Any]:
+        """The fields that change features (the cache key; augmentation does not)."""
+        return {"reference": self.reference, "far_channel": self.far_channel}
+
+
+NOISE_PARAMS = tuple(f.name for f in dataclasses.fields(NoiseAwareConfig))
+"""Front-end parameter names handled here (any front-end accepts them)."""
+
+
+def split_noise_params(kind: str | None, params: dict[str, Any]
+                       ) -> tuple[dict[str, Any], NoiseAwareConfig]:
+    """A front-end's params without the noise-aware ones, and those as a config.
+
+    Args:
+        kind: The front-end kind (checks what the option needs), or ``None``.
+        params: Front-end parameters (YAML / CLI strings accepted).
+
+    Raises:
+        ConfigError: An invalid value, or an option the front-end kind cannot give.
+    """
+    hints = typing.get_type_hints(NoiseAwareConfig)
+    given = {k: _coerce(f"frontend.{k}", v, hints[k]) for k, v in params.items()
+             if k in NOISE_PARAMS}
+    rest = {k: v for k, v in params.items() if k not in NOISE_PARAMS}
+    cfg = NoiseAwareConfig(**given)
+    if kind is not None and cfg.reference == "near-far" and kind not in _LOG_KINDS:
+        raise ConfigError("frontend.reference", f"near-far subtracts log-mels: front-end "
+                          f"{kind} is not one of {', '.join(_LOG_KINDS)}")
+    if kind == "waveform" and cfg.reference == "near+far":
+        raise ConfigError("frontend.reference", "near+far puts features side by side: not "
+                          "for the waveform front-end")
+    return rest, cfg

@@ -53,12 +53,13 @@ def _ensure_fd_room(needed: int) -> None:
             log.warning("open-file limit %d may be too low for %d cached features", soft, needed)
 
 
-def _load_one(path: Path, sr: int | None, channel: int | str) -> np.ndarray:
-    return load(path, sr=sr, channel=channel)
+def _load_one(path: Path, sr: int | None, channel: int | str, fe: Any = None) -> np.ndarray:
+    loader = getattr(fe, "load_clip", None)  # a noise-aware option reads both channels
+    return load(path, sr=sr, channel=channel) if loader is None else loader(path, sr, channel)
 
 
 def iter_batches(
-    paths: Sequence[Path], sr: int | None, channel: int | str, batch_size: int
+    paths: Sequence[Path], sr: int | None, channel: int | str, batch_size: int, fe: Any = None
 ) -> Iterator[list[tuple[int, np.ndarray]]]:
     """Yield lists of ``(index, waveform)`` of at most ``batch_size`` clips, loaded ahead.
 
@@ -71,7 +72,7 @@ def iter_batches(
         return
 
     def load_chunk(indices: list[int]) -> list[tuple[int, np.ndarray]]:
-        return [(i, _load_one(paths[i], sr, channel)) for i in indices]
+        return [(i, _load_one(paths[i], sr, channel, fe)) for i in indices]
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="soundwatch-load") as pool:
         pending = pool.submit(load_chunk, chunks[0])
@@ -116,7 +117,9 @@ def extract(
         cache: A :class:`~soundwatch.features.FeatureCache`, or ``None`` for no cache.
         sr: Load sample rate; ``None`` uses the front-end's ``sr``. A rate different from
             ``fe.sr`` is allowed (the seed did so) but logged as a warning.
-        channel: Channel to load (index or ``"mean"``).
+        channel: Channel to load (index or ``"mean"``); with a noise-aware front-end
+            (:class:`~soundwatch.features.noise_aware.NoiseAwareFrontEnd`) the near
+            channel, the front-end loading what its option reads (``load_clip``).
         batch_size: Clips per front-end call.
         progress: Show a progress bar (rich) on stderr.
 
@@ -169,10 +172,10 @@ def extract(
         task = bar.add_task(f"features ({fe.name})", total=len(todo))
     try:
         todo_paths = [paths[i] for i in todo]
-        for chunk in iter_batches(todo_paths, sr, channel, batch_size):
+        for chunk in iter_batches(todo_paths, sr, channel, batch_size, fe):
             groups: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
             for j, wave in chunk:
-                groups[wave.shape[0]].append((todo[j], wave))
+                groups[wave.shape[-1]].append((todo[j], wave))
             for items in groups.values():
                 out = _run(fe, [w for _, w in items], device)
                 for k, (i, _) in enumerate(items):

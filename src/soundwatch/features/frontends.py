@@ -444,10 +444,14 @@ def create_frontend(name: str, **params: Any) -> FrontEnd:
             Strings such as ``"128"`` or ``"none"`` are converted to the field's type.
 
     Returns:
-        The front-end module (on the CPU; ``.to(device)`` moves it).
+        The front-end module (on the CPU; ``.to(device)`` moves it); behind a
+        :class:`~soundwatch.features.noise_aware.NoiseAwareFrontEnd` when ``reference``
+        chooses a noise-aware option.
 
     Raises:
         ConfigError: Unknown name, unknown parameter or invalid value.
     """
+    from soundwatch.features.noise_aware import wrap_frontend
+
     kind, config = make_config(name, **params)
-    return FRONTENDS.get(kind)(config)
+    return wrap_frontend(FRONTENDS.get(kind)(config), kind, params)
