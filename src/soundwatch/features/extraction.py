@@ -97,8 +97,10 @@ def run_frontend(fe: Any, batch: Any) -> Any:
     """
     import torch
 
+    from soundwatch.features.frontends import in_onnx_export
+
     if (not getattr(fe, "cpu_chunks", False) or batch.device.type != "cpu"
-            or batch.dim() != 2 or torch.onnx.is_in_onnx_export()):
+            or batch.dim() != 2 or in_onnx_export()):
         return fe(batch)
     rows = max(1, CPU_CHUNK_SAMPLES // max(1, batch.shape[-1]))
     if rows >= batch.shape[0]:

@@ -80,6 +80,7 @@ def test_every_dft_operator_gives_the_eager_logmel(dft):
 
 def test_the_onnx_exporter_switches_to_the_traced_branch(monkeypatch):
     fe = create_frontend("logmel")
+    assert not fe.traced()
     monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
     assert fe.traced()
 
