@@ -39,7 +39,9 @@ def _signals(n: int, batch: int = 2, seed: int = 0) -> torch.Tensor:
 
 def test_every_exportable_kind_is_covered():
     kinds = {create_frontend(name, **params).name for name, params in CASES}
-    assert kinds == set(FRONTENDS.names()) - set(NOT_EXPORTABLE)
+    built_in = {name for name in FRONTENDS.names()  # plug-ins registered by other tests aside
+                if FRONTENDS.get(name).__module__ == "soundwatch.features.frontends"}
+    assert kinds == built_in - set(NOT_EXPORTABLE)
 
 
 @pytest.mark.parametrize(("name", "params"), CASES)
