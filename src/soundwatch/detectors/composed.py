@@ -12,7 +12,6 @@ import numpy as np
 
 from soundwatch.detectors.base import Detector, read_npz, resolve_labels, write_npz
 from soundwatch.detectors.parts import AddedParts
-from soundwatch.detectors.windows import as_channels
 from soundwatch.errors import DetectorError
 from soundwatch.training.context import RunContext
 
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Self
 
     from soundwatch.datasets.clip import Clip
+    from soundwatch.detectors.graph import ScoringGraph
     from soundwatch.detectors.parts import Part
 
 __all__ = ["ComposedDetector", "split_clips"]
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 WEIGHTS_FILE = "weights.pt"
 STATE_FILE = "state.npz"
 OOF_FOLDS = 5
-INFERENCE_BATCH = 256
 
 
 SCORE_BATCH = 256
@@ -67,16 +66,6 @@ def _shared_frontend(name: str, params_json: str, device: str) -> Any:
     fe = create_frontend(name, **json.loads(params_json))
     fe.eval()
     return fe.to(device)
-
-
-def feature_rows(feats: np.ndarray, layout: str) -> np.ndarray:
-    """One clip's features as rows ``[n, d]`` (``[bins, T]`` is transposed to ``[T, bins]``)."""
-    arr = np.asarray(feats)
-    if arr.ndim == 1:
-        return arr.reshape(1, -1) if layout != "waveform" else arr.reshape(-1, 1)
-    if layout == "rows":
-        return arr.reshape(arr.shape[0], -1)
-    return arr.reshape(-1, arr.shape[-1]).T
 
 
 class ComposedDetector(AddedParts, Detector):
@@ -328,10 +317,13 @@ class ComposedDetector(AddedParts, Detector):
 
     def _arrays(self, feats: list[np.ndarray]) -> list[np.ndarray]:
         """Features in the encoder's input layout (rows or ``[C, T]``)."""
+        from soundwatch.detectors.graph import feature_channels, feature_rows
+
         layout = self._layout()
-        if layout == "rows":
-            return [feature_rows(f, layout).astype(np.float32, copy=False) for f in feats]
-        return [as_channels(f) for f in feats]
+        if layout == "rows":  # the rows and channels the scoring graph reads
+            return [feature_rows(np.asarray(f)[None], layout)[0].astype(np.float32, copy=False)
+                    for f in feats]
+        return [feature_channels(np.asarray(f, dtype=np.float32)[None])[0] for f in feats]
 
     # ----------------------------------------------------------------- network
     def _build_model(self, spec: dict[str, Any]) -> Any:
@@ -414,18 +406,21 @@ class ComposedDetector(AddedParts, Detector):
             summary.pop(key, None)
         self.history_ = summary
 
-    def _run_batches(self, x: np.ndarray, fn: Any, device: str) -> np.ndarray:
-        import torch
+    def scoring_graph(self, view: str | None = None, context: RunContext | None = None
+                      ) -> ScoringGraph:
+        """The torch graph this fitted detector scores with (and the ONNX export traces).
 
-        bs = max(INFERENCE_BATCH, int(self.train_spec().batch_size))
-        with torch.inference_mode():
-            arr = np.ascontiguousarray(x, dtype=np.float32)
-            # memmaps from the feature cache are read-only; torch wants a writable array
-            t = torch.from_numpy(arr if arr.flags.writeable else arr.copy())
-            outs = [fn(t[i : i + bs].to(device)).float().cpu() for i in range(0, len(t), bs)]
-        if not outs:
-            return np.zeros((0, 0))
-        return torch.cat(outs).double().numpy().reshape(len(x), -1)
+        Front-end -> score windows -> network view -> pooling: see
+        :class:`~soundwatch.detectors.graph.ScoringGraph`.
+
+        Args:
+            view: One of :meth:`views` (default: what the scorer requires).
+            context: Run settings (the device).
+        """
+        from soundwatch.detectors.graph import ScoringGraph
+
+        device = self._device(self._context(context))
+        return ScoringGraph.from_detector(self, view, device)
 
     def view_items(self, feats: list[np.ndarray], view: str | None = None,
                    context: RunContext | None = None) -> list[np.ndarray]:
@@ -436,59 +431,19 @@ class ComposedDetector(AddedParts, Detector):
             view: One of :meth:`views` (default: what the scorer requires).
             context: Run settings (the device).
         """
-        import torch
-
-        from soundwatch.detectors.windows import score_windows
-
-        view = view or self.part("scorer").needs
-        if self.encoder is None:
-            if view != "vectors":
-                raise DetectorError(self.name, f"no network: no {view!r} view")
-            layout = self._layout()
-            return [feature_rows(f, layout).astype(np.float64) for f in feats]
-        ctx = context or RunContext()
-        device = self._device(ctx)
-        model = self.network_.to(device)
-        model.eval()
-        objective = self._make_objective() if view != "vectors" else None
-        arrays = self._arrays(feats)
-        window = self.network_spec_.get("window")
-        out = []
-        for arr in arrays:
-            # a fresh view function per clip: a stochastic view (the ELBO's seeded samples)
-            # gives a clip the same value whichever clips are scored with it
-            fn = model.embed if objective is None else objective.view_fn(
-                view, model, self.network_spec_, int(self.seed), device)
-            if window is None:
-                out.append(self._run_batches(arr, fn, device))
-                continue
-            hop = max(1, self.score_hop or window // 2)
-            # the exported graph cuts its windows with the same function
-            x = torch.from_numpy(arr if arr.flags.writeable else arr.copy())[None]
-            wins = score_windows(x, window, hop)
-            out.append(self._run_batches(wins[0].transpose(0, 1).numpy(), fn, device))
-        return out
+        graph = self.scoring_graph(view, context)
+        return [graph.clip_view(f) for f in feats]
 
     # ----------------------------------------------------------------- scoring
-    def _pooled(self, items: list[np.ndarray], view: str) -> list[np.ndarray]:
-        from soundwatch.detectors.pooling import pool
-
-        if view != "vectors":
-            return items
-        return [pool(self.pooling, it, **(self.pooling_params or {})) for it in items]
-
     def _scorer_inputs(self, feats: list[np.ndarray], context: RunContext | None
                        ) -> list[np.ndarray]:
-        view = self.part("scorer").needs
-        if self.encoder is None and view == "vectors" and self.pooling == "none":
+        graph = self.scoring_graph(None, context)
+        if graph.model is None and graph.pooling[0] == "none":
             # the front-end's float32 rows as views: scorers convert while they concatenate
             # (float64 copies of every frame doubled a frame-level k-NN's memory)
-            layout = self._layout()
-            return [feature_rows(f, layout) for f in feats]
-        if view == "vectors" and self.pooling != "none":
-            # clip by clip: the unpooled items of every clip are never all held at once
-            return [self._pooled(self.view_items([f], view, context), view)[0] for f in feats]
-        return self._pooled(self.view_items(feats, view, context), view)
+            return [graph.rows(np.asarray(f)[None])[0] for f in feats]
+        # clip by clip: the unpooled items of every clip are never all held at once
+        return [graph.pool(graph.clip_view(f)) for f in feats]
 
     def _fit_scorer(self, items: list[np.ndarray], domains: list[str | None]) -> None:
         """Fit the scorer on all clips, its out-of-fold scores and the threshold on them.
@@ -648,8 +603,9 @@ class ComposedDetector(AddedParts, Detector):
     def embed(self, clips: Sequence[Clip], context: RunContext | None = None) -> np.ndarray:
         """The pooled ``vectors`` view ``[N, D]`` of each clip (embedding or statistics)."""
         self._check_fitted()
-        items = self.view_items(self.clip_features(list(clips), context), "vectors", context)
-        return np.concatenate(self._pooled(items, "vectors"))
+        graph = self.scoring_graph("vectors", context)
+        feats = self.clip_features(list(clips), context)
+        return np.concatenate([graph.pool(graph.clip_view(f)) for f in feats])
 
     # ----------------------------------------------------------------- persistence
     def _save_state(self, directory: Path) -> dict[str, Any]:

@@ -107,8 +107,10 @@ class MachineSoundNet(nn.Module):
         """Waveform windows ``[B, 1, samples]`` or ``[B, samples]`` -> ``[B, n_mels, frames]``."""
         if x.dim() == 3:
             x = x[:, 0]
+        from soundwatch.features import run_frontend
+
         with torch.no_grad():
-            return self.frontend(x.float())
+            return run_frontend(self.frontend, x.float())  # chunked on the CPU
 
     def normalise(self, mel: torch.Tensor) -> torch.Tensor:
         """Log-mel ``[B, n_mels, frames]`` -> the network input (gain removed, standardised)."""

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-__all__ = ["as_channels", "score_windows"]
-
-
-def as_channels(feats: np.ndarray) -> np.ndarray:
-    """One clip's features as ``[C, T]`` float32 (a waveform ``[L]`` becomes ``[1, L]``)."""
-    f = np.asarray(feats, dtype=np.float32)
-    return f[None] if f.ndim == 1 else f.reshape(-1, f.shape[-1])
+__all__ = ["score_windows"]
 
 
 def score_windows(chans: Any, window: int, hop: int) -> Any:

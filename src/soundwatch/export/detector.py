@@ -1,30 +1,30 @@
 """Export a fitted detector (composed, or an ensemble of them) as ONNX graphs + plain arrays.
 
-The graph maps waveforms ``[B, L]`` to the items the scorer's view holds per clip
-(``[B, n, d]``): front-end rows for a classical detector; the network's embedding, residual
-or probability per window (or per row) for a network detector. Pooling, the scorer (the
-same numpy class), the threshold and the percentiles run in :mod:`soundwatch.runtime`.
+The graph is the detector's own :class:`~soundwatch.detectors.graph.ScoringGraph` (what
+``score`` computes with), traced: waveforms ``[B, L]`` to the items the scorer's view holds
+per clip (``[B, n, d]``): front-end rows for a classical detector; the network's embedding,
+residual or probability per window (or per row) for a network detector. Pooling (the same
+numpy function), the scorer (the same numpy class), the threshold and the percentiles run
+in :mod:`soundwatch.runtime`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch import nn
 
 from soundwatch.decisions import DEFAULT_POLICY
-from soundwatch.detectors.windows import score_windows
+from soundwatch.detectors.graph import ScoringGraph
 from soundwatch.errors import ConfigError, DetectorError
+from soundwatch.features.frontends import not_exportable_reason
 from soundwatch.training.context import RunContext
 
 __all__ = [
     "PARITY_RTOL",
-    "DetectorGraph",
     "detector_graph",
     "export_detector",
     "export_reason",
@@ -51,7 +51,6 @@ def export_reason(detector: Any) -> str | None:
     """
     from soundwatch.detectors.composed import ComposedDetector
     from soundwatch.detectors.ensemble import EnsembleDetector
-    from soundwatch.export.frontend import not_exportable_reason
 
     if isinstance(detector, EnsembleDetector):
         members = getattr(detector, "members_", None)
@@ -67,7 +66,7 @@ def export_reason(detector: Any) -> str | None:
     try:
         reason = not_exportable_reason(detector.frontend, detector.frontend_params)
     except ConfigError as exc:
-        reason = f"front-end {detector.frontend!r} has no ONNX twin ({exc.reason})"
+        reason = f"front-end {detector.frontend!r} cannot be exported ({exc.reason})"
     if reason is not None:
         return f"front-end {detector.frontend}: {reason}"
     if detector.parts:  # added part kinds (detectors.parts.register_part) have no ONNX twin
@@ -89,90 +88,22 @@ def _check_fitted(detector: Any) -> None:
         raise DetectorError(f"detector {detector.name}", "not fitted: call fit() or load()")
 
 
-class DetectorGraph(nn.Module):
-    """Waveforms ``[B, L]`` -> per-clip view items ``[B, n, d]`` of a fitted detector.
+def detector_graph(detector: Any) -> ScoringGraph:
+    """The graph a fitted composed detector scores with, on the CPU, checked exportable.
 
-    Mirrors :meth:`ComposedDetector.view_items`: the features in the encoder's layout
-    (rows, or channels ``[C, T]``), score windows of ``window`` frames every ``hop``
-    frames plus one aligned to the end, a clip shorter than a window padded by repeating
-    its last frame, then the view function (embedding, residual, probability) per item.
-
-    Args:
-        frontend: The exportable front-end (:func:`soundwatch.export.frontend.frontend_graph`).
-        layout: The front-end's layout (``"rows"``, ``"bins_time"``, ``"waveform"``).
-        model: The fitted encoder model (``None``: a classical detector, rows only).
-        view_fn: ``batch -> [items, d]`` of the scorer's view.
-        window: Frames per score window (``None``: the encoder reads rows).
-        hop: Hop between score windows.
-        channels: The encoder's input channels (window layout) or row size (rows).
-    """
-
-    def __init__(self, frontend: Any, layout: str, model: Any = None,
-                 view_fn: Callable[[Any], Any] | None = None, window: int | None = None,
-                 hop: int | None = None, channels: int | None = None) -> None:
-        super().__init__()
-        self.channels = channels
-        self.frontend = frontend
-        self.layout = layout
-        self.model = model
-        self._view_fn = view_fn
-        self.window = window
-        self.hop = hop
-
-    def _rows(self, feats: Any) -> Any:
-        """``feature_rows`` of each clip: ``[B, n, d]``."""
-        if feats.dim() == 2:  # a waveform [B, L] per clip
-            return feats.unsqueeze(1) if self.layout != "waveform" else feats.unsqueeze(-1)
-        if self.layout == "rows":
-            return feats
-        return feats.transpose(1, 2)
-
-    def forward(self, x: Any) -> Any:
-        """Waveforms ``[B, L]`` float32 -> view items ``[B, n, d]``."""
-        feats = self.frontend(x)
-        if self.model is None:
-            return self._rows(feats)
-        if self.window is None:  # rows encoder: every row is an item
-            rows = self._rows(feats)
-            b, n, d = rows.shape
-            # the static row size keeps the items' shape known to the exporter
-            return self._view_fn(rows.reshape(-1, self.channels or d)).reshape(b, n, -1)
-        chans = feats.unsqueeze(1) if feats.dim() == 2 else feats  # [B, C, T]
-        wins = score_windows(chans, self.window, self.hop)  # [B, C, n, W], as scoring cuts
-        b, c, n, w = wins.shape
-        # static channels and window: encoders that unfold or reshape need them known
-        wins = wins.permute(0, 2, 1, 3).reshape(-1, self.channels or c, self.window)
-        return self._view_fn(wins).reshape(b, n, -1)
-
-
-def detector_graph(detector: Any) -> DetectorGraph:
-    """The exportable graph of a fitted composed detector.
+    ``ComposedDetector.scoring_graph`` builds the same
+    :class:`~soundwatch.detectors.graph.ScoringGraph` (front-end, score windows, network
+    view, pooling); the export traces its ``forward`` and writes its pooling into the
+    manifest.
 
     Raises:
         DetectorError: Not fitted, or a part that cannot be exported (named, with why).
     """
-    from soundwatch.export.frontend import frontend_graph
-
     _check_fitted(detector)
     reason = export_reason(detector)
     if reason is not None:
         raise DetectorError(f"detector {detector.name}", f"cannot be exported: {reason}")
-    fe = frontend_graph(detector.frontend, detector.frontend_params)
-    layout = detector.part("frontend").layout
-    if detector.encoder is None:
-        return DetectorGraph(fe, layout).eval()
-    model = detector.network_.cpu().eval()
-    view = detector.part("scorer").needs
-    if view == "vectors":
-        fn = model.embed
-    else:
-        fn = detector.part("objective").create().view_fn(view, model, detector.network_spec_,
-                                                int(detector.seed), "cpu")
-    window = detector.network_spec_.get("window")
-    hop = max(1, detector.score_hop or window // 2) if window else None
-    channels = detector.network_spec_.get("channels")
-    return DetectorGraph(fe, layout, model, fn, window, hop,
-                         int(channels) if channels else None).eval()
+    return ScoringGraph.from_detector(detector, device="cpu")
 
 
 def parity_scale(scores: np.ndarray, train_scores: np.ndarray) -> np.ndarray:
@@ -228,9 +159,7 @@ def _export_composed(detector: Any, directory: str | Path, machine: str | None,
     graph = detector_graph(detector)
     kind, cfg = frontend_kind(detector.frontend, detector.frontend_params)
     sr = int(cfg.sr)
-    view = detector.part("scorer").needs
-    pooling = (detector.pooling, detector.pooling_params or {}) if view == "vectors" else (
-        "none", {})
+    view = graph.view_name
     window = graph.window
     info = {
         "machine": machine,
@@ -244,7 +173,7 @@ def _export_composed(detector: Any, directory: str | Path, machine: str | None,
     seconds = 2.0
     if window:
         seconds = max(2.0, 3.0 * window * int(getattr(cfg, "hop_length", 1)) / sr)
-    parts = ExportParts(graph=graph, sample_rate=sr, view=view, pooling=pooling,
+    parts = ExportParts(graph=graph, sample_rate=sr, view=view, pooling=graph.pooling,
                         scorer=detector.scorer_,
                         threshold=(float(detector.threshold_), DEFAULT_POLICY),
                         train_scores=detector.train_scores_, info=info, channel=channel)

@@ -22,7 +22,9 @@ __all__ = [
     "featurize_signal",
     "frontend_layout",
     "list_frontends",
+    "not_exportable_reason",
     "register_frontend",
+    "run_frontend",
 ]
 
 _WHERE = {
@@ -37,6 +39,8 @@ _WHERE = {
     "FeatureCache": "cache",
     "extract": "extraction",
     "featurize_signal": "extraction",
+    "not_exportable_reason": "frontends",
+    "run_frontend": "extraction",
 }
 
 

@@ -16,6 +16,7 @@ import torch
 
 from soundwatch.detectors import Detector, create_detector, get_detector_class
 from soundwatch.detectors.composed import ComposedDetector
+from soundwatch.detectors.pooling import pool
 from soundwatch.errors import DetectorError
 from soundwatch.training.context import RunContext
 
@@ -516,7 +517,7 @@ def test_scoring_in_clip_batches_and_pooling_clip_by_clip_change_nothing(toy_set
     det = _make("knn").fit(toy_set.train)
     whole = det.score(toy_set.test)
     items = det.view_items(det.clip_features(toy_set.test), "vectors")
-    pooled = det._pooled(items, "vectors")  # all clips' items first, then pooled
+    pooled = [pool(det.pooling, it, **(det.pooling_params or {})) for it in items]  # all first
     streamed = det._scorer_inputs(det.clip_features(toy_set.test), None)
     for a, b in zip(pooled, streamed, strict=True):
         np.testing.assert_array_equal(a, b)

@@ -145,3 +145,15 @@ def test_ensemble_export_scores_without_torch(export_toy_set, tmp_path):
     ref = det.score(export_toy_set.test)
     rel = np.abs(np.array(json.loads(res.stdout)) - ref) / parity_scale(ref, det.train_scores_)
     assert rel.max() <= 1e-4
+
+
+def test_a_front_end_inside_an_encoder_exports_through_its_traced_branch(export_toy_set,
+                                                                          tmp_path):
+    # soundwatch-machines computes its log-mel with the library's LogMel module inside the
+    # network: the exporter traces that module's ONNX branch too (numpy's magnitude, the
+    # eager branch, cannot be traced)
+    det = _fitted("embedding", export_toy_set, encoder="soundwatch-machines",
+                  frontend_params={"window": None, "hop": None, "pad": 0},
+                  window_frames=8000, score_hop=4000)
+    assert export_reason(det) is None
+    _check_parity(det, export_toy_set, export_detector(det, tmp_path / "machines"))

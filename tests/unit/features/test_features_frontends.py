@@ -282,16 +282,19 @@ def test_cqt_shape_and_tone_peak():
 
 @pytest.mark.parametrize("name", ["stft", "logmel", "frames"])
 def test_cpu_chunks_give_the_same_features_as_one_clip_at_a_time(name, monkeypatch):
-    import soundwatch.features.frontends as frontends
+    import soundwatch.features.extraction as extraction
 
     rng = np.random.default_rng(0)
     x = torch.from_numpy(rng.standard_normal((5, 4000)).astype(np.float32))
     mels = {} if name == "stft" else {"n_mels": 32}  # more leave empty bands at n_fft 256
     fe = create_frontend(name, n_fft=256, hop_length=128, **mels)
-    monkeypatch.setattr(frontends, "CPU_CHUNK_SAMPLES", 8000)  # chunks of 2 clips
+    monkeypatch.setattr(extraction, "CPU_CHUNK_SAMPLES", 8000)  # chunks of 2 clips
+    calls = []
+    fe.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
     with torch.inference_mode():
-        batched = fe(x)
+        batched = extraction.run_frontend(fe, x)
         single = torch.cat([fe(x[i : i + 1]) for i in range(len(x))])
+    assert calls[:3] == [2, 2, 1]  # the caller chunks; the module's forward never does
     assert batched.shape == (5, *fe.output_shape(4000))
     torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-5)
 

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from soundwatch.detectors.graph import feature_channels
 from soundwatch.detectors.objectives import register_objective
 from soundwatch.detectors.objectives.anomalies import (
     ANOMALY_KINDS,
@@ -20,7 +21,6 @@ from soundwatch.detectors.objectives.anomalies import (
 )
 from soundwatch.detectors.objectives.base import Objective, Plan, TrainInput
 from soundwatch.detectors.objectives.labels import AUX_FIELDS, auxiliary_labels
-from soundwatch.detectors.windows import as_channels
 from soundwatch.errors import DetectorError
 from soundwatch.training.data import WindowDataset, pad_to
 
@@ -239,7 +239,7 @@ class SyntheticClips(Dataset):
             label = self.offset + self.generator.kinds.index(kind) if self.multiclass else 1
         with torch.inference_mode():
             feats = self.frontend(torch.from_numpy(np.ascontiguousarray(wave))[None])[0]
-        feats = as_channels(feats.numpy())
+        feats = feature_channels(feats.numpy()[None])[0].astype(np.float32, copy=False)
         t = feats.shape[-1]
         if t > self.window:
             start = int(rng.integers(0, t - self.window + 1))
