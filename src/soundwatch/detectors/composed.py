@@ -419,7 +419,7 @@ class ComposedDetector(AddedParts, Detector):
         """
         from soundwatch.detectors.graph import ScoringGraph
 
-        device = self._device(self._context(context))
+        device = self._device(context or RunContext())
         return ScoringGraph.from_detector(self, view, device)
 
     def view_items(self, feats: list[np.ndarray], view: str | None = None,
