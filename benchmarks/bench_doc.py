@@ -156,13 +156,25 @@ def publish(name: str, text: str, write: bool = True) -> None:
         print(f"written: {write_section(name, text)}")
 
 
+STANDALONE_HEADING = "# Standalone benchmark scripts"
+"""The heading under which ``run.py`` keeps the standalone scripts' sections."""
+
+
 def standalone_sections() -> str:
-    """The marker sections (written by :func:`write_section`) now in benchmarks.md, verbatim."""
+    """What benchmarks.md holds after ``# Standalone benchmark scripts``, verbatim.
+
+    The marker sections (written by :func:`write_section`) and any prose between them (a
+    section's heading and reading kept outside its markers); before ``run.py`` ever wrote
+    that heading, the marker sections alone.
+    """
     import re
 
     if not DOC.is_file():
         return ""
     text = DOC.read_text(encoding="utf-8")
+    if STANDALONE_HEADING in text:
+        rest = text[text.index(STANDALONE_HEADING) + len(STANDALONE_HEADING):]
+        first = re.search(r"^(<!-- [\w-]+:start -->|## )", rest, flags=re.M)
+        return rest[first.start():].strip() if first else ""
     blocks = re.finditer(r"<!-- ([\w-]+):start -->.*?<!-- \1:end -->", text, flags=re.S)
     return "\n\n".join(m.group(0) for m in blocks)
-

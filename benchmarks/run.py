@@ -860,12 +860,12 @@ def main(argv: list[str] | None = None) -> int:
     if ctx.overrides:
         print("overrides: " + "; ".join(ctx.overrides))
     if not args.no_write:
-        from bench_doc import standalone_sections
+        from bench_doc import STANDALONE_HEADING, standalone_sections
         from soundwatch.atomic import write_text
 
         kept = standalone_sections()
         if kept:
-            text = (text.rstrip() + "\n\n# Standalone benchmark scripts\n\nSections written by "
+            text = (text.rstrip() + f"\n\n{STANDALONE_HEADING}\n\nSections written by "
                     "`benchmarks/features.py` and `benchmarks/cnn.py` in their own runs (command, "
                     "machine and numbers inside each), kept as they were; `make bench` does not "
                     "rerun them.\n\n" + kept + "\n")
