@@ -547,8 +547,10 @@ class Frames(LogMel):
         p = self.config.n_frames
         mel = self._logmel(self._check_input(x))  # [B, M, F]
         if self.traced():
-            # slices keep the number of frames dynamic in the graph
-            parts = [mel[..., i : mel.shape[-1] - p + 1 + i] for i in range(p)]
+            # slices keep the number of frames dynamic in the graph; a clip shorter than
+            # n_frames frames gives no vector (a negative end would count from the end)
+            n_vec = torch.clamp(torch._shape_as_tensor(mel)[-1] - (p - 1), min=0)
+            parts = [mel[..., i : i + n_vec] for i in range(p)]
             stacked = torch.stack(parts, dim=1)  # [B, P, M, n_vec]
             b, _, m, n_vec = stacked.shape
             return stacked.permute(0, 3, 1, 2).reshape(b, n_vec, p * m)

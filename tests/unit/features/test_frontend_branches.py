@@ -95,3 +95,19 @@ def test_a_filter_cannot_be_traced():
     fe.traceable = True
     with pytest.raises(ConfigError, match="cannot be traced"):
         fe(_signals(4000))
+
+
+def test_stacked_frames_of_a_clip_shorter_than_n_frames_agree():
+    """Fewer log-mel frames than ``n_frames``: no vector in either branch (a negative slice
+    end in the traced branch once counted from the end and gave rows)."""
+    fe = create_frontend("frames", n_fft=256, hop_length=128, n_mels=16, n_frames=5)
+    for n in (256, 384, 512, 640):  # 3 to 6 frames with centring
+        x = _signals(n)
+        with torch.inference_mode():
+            eager = fe(x)
+            fe.traceable = True
+            traced = fe(x)
+            fe.traceable = False
+        assert traced.shape == eager.shape == (2, *fe.output_shape(n)), n
+        if eager.numel():
+            assert float((traced - eager).abs().max()) < 1e-3
