@@ -16,16 +16,23 @@ KINDS = ("frontends", "encoders", "objectives", "poolings", "scorers", "detector
 
 
 def registries() -> dict[str, Any]:
-    """Kind -> registry, for every kind of part (imports the registries, not their entries)."""
+    """Kind -> registry, for every kind of part (imports the registries, not their entries).
+
+    The built-in kinds, then each part kind added with ``register_part`` (its entries).
+    """
     from soundwatch.detectors import DETECTORS
     from soundwatch.detectors.encoders import ENCODERS
     from soundwatch.detectors.objectives import OBJECTIVES
+    from soundwatch.detectors.parts import PARTS, added_kinds
     from soundwatch.detectors.pooling import POOLINGS
     from soundwatch.detectors.scorers import SCORERS
     from soundwatch.features.frontends import FRONTENDS
 
-    return {"frontends": FRONTENDS, "encoders": ENCODERS, "objectives": OBJECTIVES,
+    regs = {"frontends": FRONTENDS, "encoders": ENCODERS, "objectives": OBJECTIVES,
             "poolings": POOLINGS, "scorers": SCORERS, "detectors": DETECTORS}
+    for kind in added_kinds():
+        regs[f"{kind}s"] = PARTS[kind].entries
+    return regs
 
 
 def _describe(kind: str, registry: Any, with_params: bool) -> dict[str, Any]:
@@ -66,7 +73,8 @@ def _describe(kind: str, registry: Any, with_params: bool) -> dict[str, Any]:
 def components(
     kind: Annotated[
         str | None,
-        typer.Argument(help=f"One kind: {', '.join(KINDS)} (default: all).",
+        typer.Argument(help=f"One kind: {', '.join(KINDS)} or an added part kind "
+                       "(default: all).",
                        show_default=False),
     ] = None,
     params: Annotated[
@@ -83,10 +91,10 @@ def components(
     from rich.markup import escape
     from rich.table import Table
 
-    if kind is not None and kind.rstrip("s") + "s" not in KINDS:
-        raise ConfigError("KIND", f"{kind!r} is not one of {', '.join(KINDS)}")
-    chosen = [kind.rstrip("s") + "s"] if kind else list(KINDS)
     regs = registries()
+    if kind is not None and kind.rstrip("s") + "s" not in regs:
+        raise ConfigError("KIND", f"{kind!r} is not one of {', '.join(regs)}")
+    chosen = [kind.rstrip("s") + "s"] if kind else list(regs)
     data = {k: _describe(k, regs[k], params) for k in chosen}
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True))

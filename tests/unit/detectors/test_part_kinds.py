@@ -260,3 +260,16 @@ def test_export_refuses_added_parts_with_a_reason(kinds):
 def test_no_added_kind_leaks_out_of_a_test():
     """After the tests above (in file order), none of their kinds remains registered."""
     assert not {"calib", "post", "seed"} & set(PARTS)
+
+
+def test_soundwatch_components_lists_an_added_kind(kinds):
+    from typer.testing import CliRunner
+
+    from soundwatch.cli.app import app
+    from soundwatch.cli.components_cmd import registries  # registers the command
+
+    assert registries()["calibs"] is CalibPart.entries
+    result = CliRunner().invoke(app, ["components", "calib", "--json", "--params"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.output)["calibs"]
+    assert set(listed) == set(CalibPart.entries.names())
