@@ -102,7 +102,7 @@ def bench_images(waves: list[np.ndarray], n_seed: int, device: str,
     """
     import torch
 
-    from soundwatch.features import create_frontend
+    from soundwatch.features import create_frontend, run_frontend
     from soundwatch.features.render import render_batch
 
     seed_image(waves[0])  # warm-up (librosa and matplotlib first-call costs)
@@ -117,12 +117,12 @@ def bench_images(waves: list[np.ndarray], n_seed: int, device: str,
     batch = torch.from_numpy(np.stack(waves[:64]))
     times = []
     with torch.inference_mode(), torch_threads(threads):
-        render_batch(fe(batch[:8].to(device)), size=(228, 228))  # warm-up
+        render_batch(run_frontend(fe, batch[:8].to(device)), size=(228, 228))  # warm-up
         _sync(device)
         start = time.perf_counter()
         while time.perf_counter() - start < 3.0 or len(times) < 5:
             t0 = time.perf_counter()
-            render_batch(fe(batch.to(device)), size=(228, 228)).cpu()
+            render_batch(run_frontend(fe, batch.to(device)), size=(228, 228)).cpu()
             times.append(time.perf_counter() - t0)
     sw_rate = batch.shape[0] / float(np.median(times))
     return {"seed": seed_rate, "soundwatch": sw_rate}

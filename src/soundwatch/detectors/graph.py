@@ -27,6 +27,7 @@ from torch import nn
 from soundwatch.detectors.pooling import pool
 from soundwatch.detectors.windows import score_windows
 from soundwatch.errors import DetectorError
+from soundwatch.features.extraction import run_frontend
 
 if TYPE_CHECKING:
     from soundwatch.detectors.composed import ComposedDetector
@@ -159,8 +160,12 @@ class ScoringGraph(nn.Module):
 
     # ----------------------------------------------------------------- stages
     def features(self, wave: torch.Tensor) -> torch.Tensor:
-        """Stage 1: waveforms ``[B, L]`` -> the front-end's features (what the cache holds)."""
-        return self.frontend(wave)
+        """Stage 1: waveforms ``[B, L]`` -> the front-end's features (what the cache holds).
+
+        Eager on the CPU, a few clips at a time (:func:`~soundwatch.features.run_frontend`);
+        under the ONNX export, the front-end's ``forward`` whole.
+        """
+        return run_frontend(self.frontend, wave)
 
     def rows(self, feats: Any) -> Any:
         """Features ``[B, ...]`` as rows ``[B, n, d]`` (:func:`feature_rows`)."""
