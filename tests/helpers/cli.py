@@ -20,6 +20,23 @@ def run_cli(monkeypatch, capsys, *args: object) -> tuple[int, str, str]:
     return code, out, err
 
 
+def run_argv(args, capsys) -> tuple[int, str, str]:
+    """:func:`run_cli` for tests without ``monkeypatch``: ``sys.argv`` restored by hand."""
+    from soundwatch.cli import main
+
+    old = sys.argv
+    sys.argv = ["soundwatch", *map(str, args)]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def cli_error(monkeypatch, capsys, *args: object) -> tuple[int, str]:
     """Like :func:`run_cli`, returning (exit code, stderr)."""
     code, _, err = run_cli(monkeypatch, capsys, *args)

@@ -16,25 +16,10 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from soundwatch.cli import main
+from helpers.cli import run_argv as run_cli
 from soundwatch.runs import Run
 
 SOUNDWATCH = [sys.executable, "-m", "soundwatch"]
-
-
-def run_cli(args, capsys):
-    """Run the console script in-process; return (exit code, stdout, stderr)."""
-    old = sys.argv
-    sys.argv = ["soundwatch", *map(str, args)]
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_error_line(code: int, err: str) -> str:
