@@ -26,6 +26,8 @@ from soundwatch.features.configs import (
     config_hash,
     make_config,
 )
+from soundwatch.features.noise_aware import export_reason as noise_export_reason
+from soundwatch.features.noise_aware import wrap_frontend
 
 __all__ = [
     "FEATURE_CODE_VERSION",
@@ -93,10 +95,8 @@ def not_exportable_reason(name: str, params: dict[str, Any] | None = None) -> st
     Raises:
         ConfigError: Unknown front-end, parameter or value.
     """
-    from soundwatch.features.noise_aware import export_reason  # a noise-aware option
-
     kind, cfg = make_config(name, **(params or {}))
-    return export_reason(params) or _export_reason(kind, cfg)
+    return noise_export_reason(params) or _export_reason(kind, cfg)
 
 
 # --------------------------------------------------------------------------- base class
@@ -656,7 +656,5 @@ def create_frontend(name: str, **params: Any) -> FrontEnd:
     Raises:
         ConfigError: Unknown name, unknown parameter or invalid value.
     """
-    from soundwatch.features.noise_aware import wrap_frontend
-
     kind, config = make_config(name, **params)
     return wrap_frontend(FRONTENDS.get(kind)(config), kind, params)
